@@ -1,0 +1,218 @@
+"""Django settings for the sample shop, read from the environment.
+
+Every variable is documented in compose/env.example (and the README). A bad
+value stops start-up with one line naming the variable: see config/env.py.
+"""
+
+import zoneinfo
+from pathlib import Path
+
+import dj_database_url
+from celery.schedules import crontab
+
+from config import env
+
+BASE_DIR = Path(__file__).resolve().parent.parent
+
+# --- Core --------------------------------------------------------------------
+DEBUG = env.boolean("DEBUG", default=False)
+
+# Values that look like a secret but are the placeholders of our examples.
+PLACEHOLDER_SECRET_KEYS = {"change-me", "changeme", "secret", "dev"}
+_DEV_SECRET_KEY = "dev-only-insecure-key-never-used-when-DEBUG-is-off"  # noqa: S105 - refused unless DEBUG
+SECRET_KEY = env.string("SECRET_KEY", default="")
+if not DEBUG and (
+    not SECRET_KEY
+    or SECRET_KEY.lower() in PLACEHOLDER_SECRET_KEYS
+    or SECRET_KEY.startswith(("django-insecure", "change-me"))
+    or SECRET_KEY == _DEV_SECRET_KEY
+):
+    raise env.ConfigError(
+        "SECRET_KEY",
+        "is missing or a placeholder while DEBUG is off; set it to a long random string "
+        "(python -c 'import secrets; print(secrets.token_urlsafe(50))')",
+    )
+if not SECRET_KEY:
+    SECRET_KEY = _DEV_SECRET_KEY
+if not DEBUG and len(SECRET_KEY) < 32:
+    raise env.ConfigError("SECRET_KEY", "is shorter than 32 characters; use a long random string")
+
+ALLOWED_HOSTS = env.items("ALLOWED_HOSTS", "localhost,127.0.0.1,[::1]")
+CSRF_TRUSTED_ORIGINS = env.items("CSRF_TRUSTED_ORIGINS", "")
+for _origin in CSRF_TRUSTED_ORIGINS:
+    if not _origin.startswith(("http://", "https://")):
+        raise env.ConfigError("CSRF_TRUSTED_ORIGINS", f"entry {_origin!r} must start with http:// or https://")
+
+INSTALLED_APPS = [
+    "django.contrib.admin",
+    "django.contrib.auth",
+    "django.contrib.contenttypes",
+    "django.contrib.sessions",
+    "django.contrib.messages",
+    "django.contrib.staticfiles",
+    "core",
+    "catalog",
+    "imports",
+]
+
+MIDDLEWARE = [
+    "django.middleware.security.SecurityMiddleware",
+    "django.contrib.sessions.middleware.SessionMiddleware",
+    "django.middleware.common.CommonMiddleware",
+    "django.middleware.csrf.CsrfViewMiddleware",
+    "django.contrib.auth.middleware.AuthenticationMiddleware",
+    "django.contrib.messages.middleware.MessageMiddleware",
+    "django.middleware.clickjacking.XFrameOptionsMiddleware",
+]
+
+ROOT_URLCONF = "config.urls"
+WSGI_APPLICATION = "config.wsgi.application"
+
+TEMPLATES = [
+    {
+        "BACKEND": "django.template.backends.django.DjangoTemplates",
+        "DIRS": [],
+        "APP_DIRS": True,
+        "OPTIONS": {
+            "context_processors": [
+                "django.template.context_processors.request",
+                "django.contrib.auth.context_processors.auth",
+                "django.contrib.messages.context_processors.messages",
+            ],
+        },
+    },
+]
+
+# --- Database ----------------------------------------------------------------
+DATABASES = {
+    "default": dj_database_url.parse(
+        env.url("DATABASE_URL", ["postgres", "postgresql", "pgsql"]),
+        conn_max_age=env.integer("DB_CONN_MAX_AGE", 60, minimum=0),
+        conn_health_checks=True,
+    )
+}
+DATABASES["default"].setdefault("OPTIONS", {})["connect_timeout"] = env.integer("DB_CONNECT_TIMEOUT", 5, minimum=1)
+DEFAULT_AUTO_FIELD = "django.db.models.BigAutoField"
+
+AUTH_PASSWORD_VALIDATORS = [
+    {"NAME": "django.contrib.auth.password_validation.UserAttributeSimilarityValidator"},
+    {"NAME": "django.contrib.auth.password_validation.MinimumLengthValidator"},
+    {"NAME": "django.contrib.auth.password_validation.CommonPasswordValidator"},
+    {"NAME": "django.contrib.auth.password_validation.NumericPasswordValidator"},
+]
+
+# --- Locale ------------------------------------------------------------------
+LANGUAGE_CODE = env.string("LANGUAGE_CODE", "en-us")
+TIME_ZONE = env.string("TIME_ZONE", "UTC")
+try:
+    zoneinfo.ZoneInfo(TIME_ZONE)
+except (zoneinfo.ZoneInfoNotFoundError, ValueError):
+    raise env.ConfigError("TIME_ZONE", f"{TIME_ZONE!r} is not a known time zone (e.g. Europe/Moscow)") from None
+USE_I18N = True
+USE_TZ = True
+
+# --- Static and media (nginx serves both from shared volumes) ----------------
+STATIC_URL = "static/"
+STATIC_ROOT = Path(env.string("STATIC_ROOT", str(BASE_DIR / "staticfiles")))
+MEDIA_URL = "media/"
+MEDIA_ROOT = Path(env.string("MEDIA_ROOT", str(BASE_DIR / "media")))
+
+# --- Security behind the proxy -----------------------------------------------
+if env.boolean("USE_X_FORWARDED_PROTO", default=True):
+    SECURE_PROXY_SSL_HEADER = ("HTTP_X_FORWARDED_PROTO", "https")
+SESSION_COOKIE_SECURE = env.boolean("SECURE_COOKIES", default=False)
+CSRF_COOKIE_SECURE = SESSION_COOKIE_SECURE
+SECURE_CONTENT_TYPE_NOSNIFF = True
+X_FRAME_OPTIONS = "DENY"
+
+# --- Redis and Celery --------------------------------------------------------
+_REDIS_SCHEMES = ["redis", "rediss"]
+CELERY_BROKER_URL = env.url("CELERY_BROKER_URL", _REDIS_SCHEMES)
+CELERY_RESULT_BACKEND = env.url("CELERY_RESULT_BACKEND", _REDIS_SCHEMES, default=CELERY_BROKER_URL)
+# Redis used for the import lock and /readyz (defaults to the broker's).
+REDIS_URL = env.url("REDIS_URL", _REDIS_SCHEMES, default=CELERY_BROKER_URL)
+REDIS_SOCKET_TIMEOUT = env.integer("REDIS_SOCKET_TIMEOUT", 5, minimum=1)
+
+CELERY_ACCEPT_CONTENT = ["json"]
+CELERY_TASK_SERIALIZER = "json"
+CELERY_RESULT_SERIALIZER = "json"
+CELERY_TIMEZONE = TIME_ZONE
+CELERY_ENABLE_UTC = True
+CELERY_TASK_TRACK_STARTED = True
+CELERY_TASK_TIME_LIMIT = env.integer("CELERY_TASK_TIME_LIMIT", 30 * 60, minimum=10)
+CELERY_TASK_SOFT_TIME_LIMIT = env.integer("CELERY_TASK_SOFT_TIME_LIMIT", CELERY_TASK_TIME_LIMIT - 60, minimum=5)
+if CELERY_TASK_SOFT_TIME_LIMIT >= CELERY_TASK_TIME_LIMIT:
+    raise env.ConfigError(
+        "CELERY_TASK_SOFT_TIME_LIMIT",
+        f"({CELERY_TASK_SOFT_TIME_LIMIT}) must be below CELERY_TASK_TIME_LIMIT ({CELERY_TASK_TIME_LIMIT})",
+    )
+CELERY_BROKER_CONNECTION_RETRY_ON_STARTUP = True
+CELERY_WORKER_HIJACK_ROOT_LOGGER = False
+CELERY_WORKER_LOG_COLOR = False
+CELERY_WORKER_PREFETCH_MULTIPLIER = 1  # the import task is long: take one at a time
+CELERY_WORKER_SEND_TASK_EVENTS = True  # for flower
+CELERY_TASK_SEND_SENT_EVENT = True
+CELERY_RESULT_EXPIRES = env.integer("CELERY_RESULT_EXPIRES", 7 * 24 * 3600, minimum=60)
+
+# Import task retries: countdown = min(BACKOFF * 2**retry, BACKOFF_MAX).
+IMPORT_MAX_RETRIES = 3
+IMPORT_RETRY_BACKOFF = env.integer("IMPORT_RETRY_BACKOFF", 10, minimum=1)
+IMPORT_RETRY_BACKOFF_MAX = env.integer("IMPORT_RETRY_BACKOFF_MAX", 300, minimum=IMPORT_RETRY_BACKOFF)
+# Redis redelivers an unacknowledged message after visibility_timeout; it must
+# outlast the longest run (hard limit) plus the longest retry countdown, or
+# Redis hands a long or retried task to a second worker.
+CELERY_BROKER_TRANSPORT_OPTIONS = {
+    "visibility_timeout": CELERY_TASK_TIME_LIMIT + IMPORT_RETRY_BACKOFF_MAX + 600,
+}
+
+# --- Imports -----------------------------------------------------------------
+IMPORT_DATA_DIR = Path(env.string("IMPORT_DATA_DIR", str(BASE_DIR / "imports" / "sample_data")))
+IMPORT_BATCH_SIZE = env.integer("IMPORT_BATCH_SIZE", 1000, minimum=1, maximum=50000)
+# Seconds between two progress writes to the result backend (and cancel checks).
+IMPORT_PROGRESS_INTERVAL = float(env.integer("IMPORT_PROGRESS_INTERVAL_MS", 500, minimum=50)) / 1000
+IMPORT_LOCK_TTL = env.integer("IMPORT_LOCK_TTL", CELERY_TASK_TIME_LIMIT + IMPORT_RETRY_BACKOFF_MAX + 300, minimum=1)
+if IMPORT_LOCK_TTL <= CELERY_TASK_TIME_LIMIT:
+    raise env.ConfigError(
+        "IMPORT_LOCK_TTL", f"({IMPORT_LOCK_TTL}) must be above CELERY_TASK_TIME_LIMIT ({CELERY_TASK_TIME_LIMIT})"
+    )
+# A session still queued/running this long after launch, whose task no longer
+# holds the import lock, is failed by the sweep.
+IMPORT_STALE_AFTER = env.integer("IMPORT_STALE_AFTER", 120, minimum=0)
+
+# --- Periodic tasks (celery beat) ---------------------------------------------
+_cleanup_hour = env.integer("SESSION_CLEANUP_HOUR", 3, minimum=0, maximum=23)
+CELERY_BEAT_SCHEDULE = {
+    "clear-expired-sessions": {
+        "task": "core.clear_expired_sessions",
+        "schedule": crontab(hour=_cleanup_hour, minute=30),
+    },
+    "sweep-stale-imports": {
+        "task": "imports.sweep_stale_sessions",
+        "schedule": float(env.integer("IMPORT_SWEEP_INTERVAL", 300, minimum=1)),
+    },
+}
+
+# --- Logging: one format everywhere, task id on task lines, no colours --------
+LOG_LEVEL = env.string("LOG_LEVEL", "INFO").upper()
+if LOG_LEVEL not in {"DEBUG", "INFO", "WARNING", "ERROR", "CRITICAL"}:
+    raise env.ConfigError("LOG_LEVEL", f"must be DEBUG, INFO, WARNING, ERROR or CRITICAL, not {LOG_LEVEL!r}")
+LOGGING = {
+    "version": 1,
+    "disable_existing_loggers": False,
+    "filters": {"task_id": {"()": "config.logfilters.TaskIdFilter"}},
+    "formatters": {
+        "plain": {"format": "%(asctime)s %(levelname)s %(name)s %(task)s%(message)s"},
+    },
+    "handlers": {
+        "console": {
+            "class": "logging.StreamHandler",
+            "formatter": "plain",
+            "filters": ["task_id"],
+        },
+    },
+    "root": {"handlers": ["console"], "level": LOG_LEVEL},
+    "loggers": {
+        "django.db.backends": {"level": "INFO"},
+        "kombu": {"level": "WARNING"},
+    },
+}
