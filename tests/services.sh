@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
 # Installs (when missing) and starts the PostgreSQL and Redis servers that the
-# app's test suite and benchmarks run against, on loopback only:
+# app's test suite and benchmarks run against, on loopback only, and installs
+# the headless Chromium (with chromedriver) that its browser tests drive:
 #   PostgreSQL: the distribution's cluster, role/database "kit" (password "kit")
 #   Redis:      a dedicated redis-server on 127.0.0.1:6380 (password "kit-test")
 # Usage: tests/services.sh up | down | status
@@ -25,14 +26,17 @@ fi
 
 apt_install() {
   say "installing $* (Debian packages)"
-  $SUDO apt-get update -qq
-  DEBIAN_FRONTEND=noninteractive $SUDO apt-get install -y -qq --no-install-recommends "$@" >/dev/null
+  $SUDO apt-get update -qq -o DPkg::Lock::Timeout=300
+  DEBIAN_FRONTEND=noninteractive $SUDO apt-get install -y -qq -o DPkg::Lock::Timeout=300 \
+    --no-install-recommends "$@" >/dev/null
 }
 
 ensure_packages() {
   local missing=()
   command -v pg_lsclusters >/dev/null || missing+=(postgresql)
   command -v redis-server >/dev/null || missing+=(redis-server)
+  command -v chromium >/dev/null || missing+=(chromium)
+  command -v chromedriver >/dev/null || missing+=(chromium-driver)
   if [ ${#missing[@]} -gt 0 ]; then apt_install "${missing[@]}"; fi
 }
 

@@ -175,6 +175,8 @@ if IMPORT_LOCK_TTL <= CELERY_TASK_TIME_LIMIT:
     raise env.ConfigError(
         "IMPORT_LOCK_TTL", f"({IMPORT_LOCK_TTL}) must be above CELERY_TASK_TIME_LIMIT ({CELERY_TASK_TIME_LIMIT})"
     )
+# How often the admin's list polls the status endpoint while an import is active.
+IMPORT_STATUS_POLL_MS = env.integer("IMPORT_STATUS_POLL_MS", 5000, minimum=500)
 # A session still queued/running this long after launch, whose task no longer
 # holds the import lock, is failed by the sweep.
 IMPORT_STALE_AFTER = env.integer("IMPORT_STALE_AFTER", 120, minimum=0)

@@ -3,6 +3,7 @@
 import json
 import re
 
+from django.conf import settings
 from django.contrib import admin, messages
 from django.http import HttpResponseRedirect, JsonResponse
 from django.shortcuts import get_object_or_404
@@ -18,7 +19,6 @@ from imports import services, status
 from imports.forms import LaunchImportForm
 from imports.models import ImportSession
 
-POLL_INTERVAL_MS = 5000
 MAX_IDS = 200
 TASK_ID_RE = re.compile(r"^[A-Za-z0-9_.:-]{1,255}$")
 
@@ -119,7 +119,11 @@ class ImportSessionAdmin(admin.ModelAdmin):
         return format_html("<pre>{}</pre>", json.dumps(session.report, indent=2, ensure_ascii=False))
 
     def change_view(self, request, object_id, form_url="", extra_context=None):
-        extra_context = {**(extra_context or {}), "can_cancel": self._can_cancel(request)}
+        extra_context = {
+            **(extra_context or {}),
+            "can_cancel": self._can_cancel(request),
+            "poll_interval": settings.IMPORT_STATUS_POLL_MS,
+        }
         return super().change_view(request, object_id, form_url, extra_context)
 
     def changelist_view(self, request, extra_context=None):
@@ -127,7 +131,7 @@ class ImportSessionAdmin(admin.ModelAdmin):
             **(extra_context or {}),
             "can_run": self._can_run(request),
             "status_url": reverse("admin:imports_importsession_status"),
-            "poll_interval": POLL_INTERVAL_MS,
+            "poll_interval": settings.IMPORT_STATUS_POLL_MS,
         }
         return super().changelist_view(request, extra_context)
 
