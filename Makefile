@@ -6,7 +6,8 @@ VENV ?= .venv
 BIN := $(VENV)/bin
 PYTEST_ARGS ?=
 
-.PHONY: help venv services services-down lint format test test-app bench-import lock demo clean
+.PHONY: help venv services services-down docker images dev dev-down lint format test test-app test-stack \
+	bench-import bench-stack lock demo clean
 
 help: ## list the targets
 	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  make %-14s %s\n", $$1, $$2}'
@@ -25,6 +26,18 @@ services: ## install (when missing) and start PostgreSQL and Redis for the tests
 services-down: ## stop the test PostgreSQL and Redis
 	@bash tests/services.sh down
 
+docker: ## install (when missing) and start a Docker engine with the Compose v2 plugin
+	@docker info >/dev/null 2>&1 && docker compose version >/dev/null 2>&1 || bash tests/docker.sh up
+
+images: docker ## pick the stack's base images: official ones, or local stand-ins when no registry answers
+	@bash tests/images.sh
+
+dev: docker images ## the local stack: build, migrate, collectstatic, demo superuser; prints the URL
+	@bash compose/dev.sh up
+
+dev-down: ## stop the local stack (data stays in its volumes)
+	@bash compose/dev.sh down
+
 lint: venv ## ruff: lint and formatting of app/ and tests/
 	@echo "==> ruff"
 	$(BIN)/ruff check app tests
@@ -38,10 +51,18 @@ test-app: venv services ## the app's suite alone: real PostgreSQL, Redis and Cel
 	@echo "==> app tests"
 	$(BIN)/pytest app/tests $(PYTEST_ARGS)
 
-test: lint test-app ## every check the project has (what .ci/run runs)
+test-stack: venv images ## the compose stack's tests: real images, real docker compose
+	@echo "==> stack tests"
+	$(BIN)/pytest tests/stack $(PYTEST_ARGS)
+
+test: lint test-app test-stack ## every check the project has (what .ci/run runs)
 
 bench-import: venv services ## import 20,000 products through a real worker; prints products/s
 	$(BIN)/python tests/bench/bench_import.py
+
+bench-stack: venv images ## the compose stack: req/s and p99 (gunicorn vs runserver), tasks/s, idle memory, image size
+	@command -v wrk >/dev/null || { apt-get update -qq && apt-get install -y -qq -o DPkg::Lock::Timeout=300 wrk >/dev/null; }
+	$(BIN)/python tests/bench/bench_stack.py
 
 lock: ## re-pin app/requirements*.txt from app/requirements*.in
 	bash tests/lock.sh

@@ -56,6 +56,7 @@ INSTALLED_APPS = [
 ]
 
 MIDDLEWARE = [
+    "core.middleware.HealthzMiddleware",
     "django.middleware.security.SecurityMiddleware",
     "django.contrib.sessions.middleware.SessionMiddleware",
     "django.middleware.common.CommonMiddleware",
@@ -149,6 +150,8 @@ if CELERY_TASK_SOFT_TIME_LIMIT >= CELERY_TASK_TIME_LIMIT:
 CELERY_BROKER_CONNECTION_RETRY_ON_STARTUP = True
 CELERY_WORKER_HIJACK_ROOT_LOGGER = False
 CELERY_WORKER_LOG_COLOR = False
+# Worker processes; unset means one per CPU (fit it to the server's memory).
+CELERY_WORKER_CONCURRENCY = env.integer("CELERY_WORKER_CONCURRENCY", None, minimum=1)
 CELERY_WORKER_PREFETCH_MULTIPLIER = 1  # the import task is long: take one at a time
 CELERY_WORKER_SEND_TASK_EVENTS = True  # for flower
 CELERY_TASK_SEND_SENT_EVENT = True

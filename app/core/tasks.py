@@ -27,6 +27,12 @@ def example_async_task(name, count):
     return {"name": name, "count": count, "results": results, "status": "completed"}
 
 
+@shared_task(name="core.timestamp_task")
+def timestamp_task(sent_at):
+    """Return when it was sent and when it started, for ``manage.py bench_celery``."""
+    return {"sent_at": sent_at, "started_at": time.time()}
+
+
 @shared_task(name="core.clear_expired_sessions")
 def clear_expired_sessions():
     """Delete expired Django sessions (what ``manage.py clearsessions`` does), daily from beat."""

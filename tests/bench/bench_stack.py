@@ -1,0 +1,118 @@
+"""make bench-stack: figures for the compose stack, side by side. Prints; asserts nothing.
+
+- requests/s and p99 latency of a Django page (the admin login) through
+  nginx + gunicorn, and through `manage.py runserver` in the same image;
+- 1,000 short tasks end to end: tasks/s and enqueue-to-start latency;
+- the stack's memory at idle, summed over its containers (goal <= 512 MB);
+- the app image's size (goal <= 250 MB).
+Uses its own compose project (kit-bench) on 127.0.0.1:18090/18091 and removes
+it at the end. Needs wrk (make bench-stack installs it).
+"""
+
+import json
+import re
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "stack"))
+from stackkit import Compose, stack_env, write_env
+
+HTTP_PORT, RUNSERVER_PORT = 18090, 18091
+PAGE = "/admin/login/"
+UNITS = {"B": 1, "KiB": 1024, "MiB": 1024**2, "GiB": 1024**3, "kB": 1000, "MB": 1000**2, "GB": 1000**3}
+
+
+def say(text):
+    print(f"==> {text}", flush=True)
+
+
+def wrk(url, seconds=15, connections=32):
+    out = subprocess.run(
+        ["wrk", "-t2", f"-c{connections}", f"-d{seconds}s", "--latency", url],
+        capture_output=True,
+        text=True,
+        check=True,
+    ).stdout
+    rps = float(re.search(r"Requests/sec:\s+([\d.]+)", out).group(1))
+    value, unit = re.search(r"^\s+99%\s+([\d.]+)(us|ms|s)\s*$", out, re.M).groups()
+    p99_ms = float(value) * {"us": 0.001, "ms": 1, "s": 1000}[unit]
+    errors = re.search(r"Non-2xx or 3xx responses: (\d+)", out)
+    return rps, p99_ms, int(errors.group(1)) if errors else 0
+
+
+def memory_bytes(text):
+    number, unit = re.match(r"([\d.]+)\s*([A-Za-z]+)", text).groups()
+    return float(number) * UNITS[unit]
+
+
+def wait_http(url, timeout=60):
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        if subprocess.run(["curl", "-fsS", "-o", "/dev/null", url], capture_output=True).returncode == 0:
+            return
+        time.sleep(1)
+    sys.exit(f"{url} did not answer within {timeout} s")
+
+
+def main():
+    env_file = Path(tempfile.mkdtemp(prefix="kit-bench-")) / "bench.env"
+    values = stack_env(HTTP_PORT=str(HTTP_PORT), FLOWER_PORT=str(HTTP_PORT + 5), APP_TAG="bench", LOG_LEVEL="WARNING")
+    values["CSRF_TRUSTED_ORIGINS"] = f"http://127.0.0.1:{HTTP_PORT}"
+    write_env(env_file, values)
+    stack = Compose("kit-bench", env_file)
+    stack.down()
+    try:
+        say("building the app image and starting the stack")
+        stack.run("build", "web", timeout=1800)
+        stack.run("up", "--detach", "--wait", "--wait-timeout", "300", timeout=600)
+        stack.manage("migrate", "--noinput")
+        stack.manage("collectstatic", "--noinput")
+
+        image = f"{stack_env()['APP_IMAGE']}:bench"
+        image_mb = int(subprocess.check_output(["docker", "image", "inspect", "-f", "{{.Size}}", image])) / 1e6
+
+        say("letting the stack settle for 20 s, then reading its memory")
+        time.sleep(20)
+        ids = subprocess.check_output(
+            ["docker", "ps", "-q", "--filter", "label=com.docker.compose.project=kit-bench"], text=True
+        ).split()
+        stats = [json.loads(line) for line in subprocess.check_output(
+            ["docker", "stats", "--no-stream", "--format", "{{json .}}", *ids], text=True).splitlines()]  # fmt: skip
+        memory = {s["Name"].removeprefix("kit-bench-").removesuffix("-1"): memory_bytes(s["MemUsage"]) for s in stats}
+
+        say(f"load on {PAGE} through nginx + gunicorn (wrk, 15 s, 32 connections)")
+        wait_http(f"http://127.0.0.1:{HTTP_PORT}{PAGE}")
+        gunicorn = wrk(f"http://127.0.0.1:{HTTP_PORT}{PAGE}")
+        say("the same page from manage.py runserver in the same image")
+        stack.run("run", "--detach", "--name", "kit-bench-runserver", "--publish", f"127.0.0.1:{RUNSERVER_PORT}:8000",
+                  "web", "python", "manage.py", "runserver", "0.0.0.0:8000", "--noreload")  # fmt: skip
+        wait_http(f"http://127.0.0.1:{RUNSERVER_PORT}{PAGE}")
+        runserver = wrk(f"http://127.0.0.1:{RUNSERVER_PORT}{PAGE}")
+        subprocess.run(["docker", "rm", "-f", "kit-bench-runserver"], capture_output=True, check=False)
+
+        say("1,000 short tasks through Redis and the worker")
+        out = stack.manage("bench_celery", "--tasks", "1000").stdout
+        tasks = dict(line.split("=", 1) for line in out.splitlines() if "=" in line)
+    finally:
+        subprocess.run(["docker", "rm", "-f", "kit-bench-runserver"], capture_output=True, check=False)
+        stack.down()
+
+    print()
+    print(f"{'page ' + PAGE:40} {'requests/s':>11} {'p99 ms':>8} {'errors':>7}")
+    for label, (rps, p99, errors) in (("nginx + gunicorn (2 workers)", gunicorn), ("manage.py runserver", runserver)):
+        print(f"{label:40} {rps:11,.0f} {p99:8.1f} {errors:7}")
+    print()
+    rate, median, p95 = (float(tasks[k]) for k in ("tasks_per_second", "latency_median_ms", "latency_p95_ms"))
+    print(f"1,000 tasks: {rate:,.0f} tasks/s; enqueue-to-start latency median {median:.1f} ms, p95 {p95:.1f} ms")
+    print()
+    total = sum(memory.values())
+    print("memory at idle: " + ", ".join(f"{name} {value / 2**20:.0f} MiB" for name, value in sorted(memory.items())))
+    print(f"memory at idle, all containers: {total / 2**20:.0f} MiB (goal: <= 512 MB)")
+    print(f"app image: {image_mb:.0f} MB (goal: <= 250 MB)")
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,21 @@
+"""The compose stack, from nothing, for the tests in this directory (see stackkit.py)."""
+
+import pytest
+from stackkit import PROJECT, Compose, stack_env, write_env
+
+
+@pytest.fixture(scope="session")
+def stack(tmp_path_factory):
+    env_file = tmp_path_factory.mktemp("stack") / "stack.env"
+    write_env(env_file, stack_env())
+    compose = Compose(PROJECT, env_file)
+    compose.down()  # from nothing
+    print("\n==> building the app image", flush=True)
+    compose.run("build", "web", timeout=1800, capture=False)
+    print("==> docker compose up --wait", flush=True)
+    compose.run("up", "--detach", "--wait", "--wait-timeout", "300", timeout=600)
+    compose.manage("migrate", "--noinput")
+    compose.manage("collectstatic", "--noinput")
+    compose.manage("createsuperuser", "--noinput")
+    yield compose
+    compose.down()

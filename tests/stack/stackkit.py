@@ -1,0 +1,185 @@
+"""Helpers for the compose stack tests: the real `docker compose` CLI, env files, admin login.
+
+A session fixture brings the stack up from nothing with a throw-away env file
+(random secrets, the images that tests/images.sh chose: official ones where a
+registry answers, local stand-ins otherwise), runs the one-off jobs, and
+takes it all down (volumes too) at the end. Tests reach it only through
+127.0.0.1.
+"""
+
+import json
+import os
+import re
+import secrets
+import subprocess
+import time
+from pathlib import Path
+
+import pytest
+import requests
+
+ROOT = Path(__file__).resolve().parents[2]
+COMPOSE_FILE = ROOT / "compose" / "compose.yml"
+IMAGES_ENV = ROOT / ".kit" / "images.env"
+PROJECT = "kit-stack-test"
+HTTP_PORT = int(os.environ.get("KIT_TEST_HTTP_PORT", "18080"))
+FLOWER_PORT = HTTP_PORT + 1
+BASE_URL = f"http://127.0.0.1:{HTTP_PORT}"
+ADMIN_USER, ADMIN_PASSWORD = "admin", "stack-" + secrets.token_hex(8)
+
+
+def wait_until(predicate, timeout, what, interval=0.5):
+    deadline = time.monotonic() + timeout
+    while True:
+        value = predicate()
+        if value:
+            return value
+        if time.monotonic() > deadline:
+            pytest.fail(f"timed out after {timeout} s waiting for {what}")
+        time.sleep(interval)
+
+
+def read_env(path):
+    values = {}
+    for line in path.read_text().splitlines():
+        line = line.strip()
+        if line and not line.startswith("#") and "=" in line:
+            name, value = line.split("=", 1)
+            values[name] = value
+    return values
+
+
+def write_env(path, values):
+    path.write_text("".join(f"{name}={value}\n" for name, value in values.items()))
+    path.chmod(0o600)
+
+
+def stack_env(**overrides):
+    """An env file's values: env.example, test secrets, the chosen images."""
+    if not IMAGES_ENV.exists():
+        pytest.fail(f"{IMAGES_ENV} is missing: run `make images` (tests/images.sh) first")
+    values = read_env(ROOT / "compose" / "env.example")
+    values.update(
+        SECRET_KEY=secrets.token_urlsafe(50),
+        POSTGRES_PASSWORD=secrets.token_hex(16),
+        REDIS_PASSWORD=secrets.token_hex(16),
+        FLOWER_PASSWORD=secrets.token_hex(8),
+        APP_TAG="stack-test",
+        APP_BUILD_CONTEXT=str(ROOT / "app"),
+        HTTP_BIND="127.0.0.1",
+        HTTP_PORT=str(HTTP_PORT),
+        FLOWER_PORT=str(FLOWER_PORT),
+        ALLOWED_HOSTS="127.0.0.1,localhost",
+        CSRF_TRUSTED_ORIGINS=f"http://127.0.0.1:{HTTP_PORT}",
+        CELERY_WORKER_CONCURRENCY="2",
+        WORKER_STOP_GRACE_PERIOD="20s",
+        DJANGO_SUPERUSER_USERNAME=ADMIN_USER,
+        DJANGO_SUPERUSER_PASSWORD=ADMIN_PASSWORD,
+    )
+    values.update(read_env(IMAGES_ENV))
+    values.update(overrides)
+    return values
+
+
+class Compose:
+    """`docker compose` for one project and env file."""
+
+    def __init__(self, project, env_file):
+        self.project = project
+        self.env_file = env_file
+
+    def command(self, *args):
+        return [
+            "docker", "compose", "--project-name", self.project, "--file", str(COMPOSE_FILE),
+            "--env-file", str(self.env_file), *args,
+        ]  # fmt: skip
+
+    def run(self, *args, check=True, timeout=600, capture=True):
+        result = subprocess.run(
+            self.command(*args),
+            env={**os.environ, "ENV_FILE": str(self.env_file)},
+            capture_output=capture,
+            text=True,
+            timeout=timeout,
+        )
+        if check and result.returncode != 0:
+            pytest.fail(
+                f"docker compose {' '.join(args)} failed ({result.returncode}):\n{result.stdout}\n{result.stderr}"
+            )
+        return result
+
+    def manage(self, *args, timeout=300):
+        return self.run("run", "--rm", "--no-TTY", "web", "python", "manage.py", *args, timeout=timeout)
+
+    def exec(self, service, *args, check=True):
+        return self.run("exec", "-T", service, *args, check=check)
+
+    def logs(self, service):
+        """The service's container log as Docker stored it. (`docker compose logs`
+        adds terminal escape codes of its own, so it cannot show colour leaks.)"""
+        container = self.run("ps", "--all", "--quiet", service).stdout.split()
+        if not container:
+            return ""
+        result = subprocess.run(["docker", "logs", container[0]], capture_output=True, text=True, timeout=60)
+        return result.stdout + result.stderr
+
+    def ps(self, *args, profile=None):
+        profiles = ("--profile", profile) if profile else ()
+        out = self.run(*profiles, "ps", "--all", "--format", "json", *args).stdout.strip()
+        if not out:
+            return []
+        if out.startswith("["):  # older Compose prints one array
+            return json.loads(out)
+        return [json.loads(line) for line in out.splitlines()]
+
+    def containers(self):
+        """{service: state} of this project's containers, straight from Docker (works
+        even when the env file is too broken for `docker compose` to read)."""
+        result = subprocess.run(
+            ["docker", "ps", "--all", "--filter", f"label=com.docker.compose.project={self.project}",
+             "--format", '{{.Label "com.docker.compose.service"}} {{.State}}'],
+            capture_output=True, text=True, timeout=60, check=True,
+        )  # fmt: skip
+        return dict(line.split(" ", 1) for line in result.stdout.splitlines())
+
+    def purge(self):
+        """Remove the project's containers, networks and volumes without `docker compose`."""
+        label = f"label=com.docker.compose.project={self.project}"
+        for kind, listing in (("container", ["ps", "--all"]), ("network", ["network", "ls"]),
+                              ("volume", ["volume", "ls"])):  # fmt: skip
+            ids = subprocess.run(
+                ["docker", *listing, "--quiet", "--filter", label], capture_output=True, text=True, check=True
+            ).stdout.split()
+            if ids:
+                subprocess.run(["docker", kind, "rm", "--force", *ids], capture_output=True, check=False)
+
+    def down(self):
+        self.run("--profile", "monitoring", "down", "--volumes", "--remove-orphans", "--timeout", "20", check=False)
+
+
+def shell(compose, code):
+    """Run Python in a one-off web container with Django set up; returns stdout."""
+    return compose.manage("shell", "-c", code).stdout.strip()
+
+
+def admin_session():
+    """A requests session logged into the admin through nginx."""
+    http = requests.Session()
+    login = http.get(f"{BASE_URL}/admin/login/", timeout=10)
+    login.raise_for_status()
+    token = re.search(r'name="csrfmiddlewaretoken" value="([^"]+)"', login.text).group(1)
+    response = http.post(
+        f"{BASE_URL}/admin/login/?next=/admin/",
+        data={"csrfmiddlewaretoken": token, "username": ADMIN_USER, "password": ADMIN_PASSWORD, "next": "/admin/"},
+        headers={"Referer": f"{BASE_URL}/admin/login/"},
+        timeout=10,
+    )
+    response.raise_for_status()
+    assert "Log out" in response.text or "logout" in response.text, response.text[:500]
+    return http
+
+
+def csrf_token(http, url):
+    page = http.get(url, timeout=10)
+    page.raise_for_status()
+    return re.search(r'name="csrfmiddlewaretoken" value="([^"]+)"', page.text).group(1)

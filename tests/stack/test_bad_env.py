@@ -1,0 +1,59 @@
+"""A missing or wrong value in the env file stops the stack before any service starts."""
+
+import pytest
+from stackkit import Compose, stack_env, write_env
+
+PROJECT = "kit-badenv-test"
+
+
+@pytest.fixture
+def compose_with(tmp_path):
+    created = []
+
+    def make(**overrides):
+        env_file = tmp_path / "bad.env"
+        values = stack_env(**overrides)
+        for name, value in overrides.items():
+            if value is None:
+                values.pop(name)
+        write_env(env_file, values)
+        compose = Compose(PROJECT, env_file)
+        created.append(compose)
+        return compose
+
+    yield make
+    for compose in created:
+        compose.purge()
+
+
+@pytest.mark.parametrize("name", ["POSTGRES_PASSWORD", "REDIS_PASSWORD"])
+def test_missing_password_is_refused_before_anything_is_created(compose_with, name):
+    compose = compose_with(**{name: None})
+    result = compose.run("up", "--detach", "--no-build", check=False)
+    assert result.returncode != 0
+    assert f"{name} is not set; set it in the env file" in result.stderr
+    assert compose.containers() == {}
+
+
+@pytest.mark.parametrize(
+    ("overrides", "message"),
+    [
+        ({"SECRET_KEY": None}, "configuration error: SECRET_KEY is missing or a placeholder while DEBUG is off"),
+        ({"SECRET_KEY": "change-me"}, "configuration error: SECRET_KEY is missing or a placeholder"),
+        ({"DEBUG": "maybe"}, "configuration error: DEBUG must be true or false"),
+        ({"POSTGRES_PASSWORD": "change-me"}, "configuration error: POSTGRES_PASSWORD is a placeholder"),
+        ({"REDIS_PASSWORD": "p@ss/word:1234"}, "configuration error: REDIS_PASSWORD may hold only letters"),
+        ({"GUNICORN_WORKERS": "many"}, "configuration error: GUNICORN_WORKERS must be a whole number"),
+    ],
+)
+def test_wrong_value_stops_the_stack_with_the_variable_named(compose_with, overrides, message):
+    compose = compose_with(**overrides)
+    result = compose.run("up", "--detach", "--no-build", "--wait", "--wait-timeout", "120", check=False, timeout=300)
+    assert result.returncode != 0
+    log = compose.logs("config")
+    assert log.strip().splitlines()[-1].startswith(message), log
+    states = compose.containers()
+    assert states.pop("config") == "exited"
+    # Compose creates the containers up front; none of them ever started.
+    assert set(states) == {"db", "redis", "web", "worker", "beat", "proxy"}
+    assert set(states.values()) == {"created"}
