@@ -12,13 +12,13 @@ PYTEST_ARGS ?=
 help: ## list the targets
 	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  make %-14s %s\n", $$1, $$2}'
 
-$(BIN)/.installed: app/requirements.txt app/requirements-dev.txt
-	@echo "==> creating $(VENV) with the pinned app and test dependencies"
+$(BIN)/.installed: app/requirements.txt app/requirements-dev.txt requirements-ansible.txt
+	@echo "==> creating $(VENV) with the pinned app, test and Ansible dependencies"
 	$(PYTHON) -m venv $(VENV)
-	$(BIN)/pip install --quiet --disable-pip-version-check -r app/requirements-dev.txt
+	$(BIN)/pip install --quiet --disable-pip-version-check -r app/requirements-dev.txt -r requirements-ansible.txt
 	@touch $@
 
-venv: $(BIN)/.installed ## create .venv with the pinned app and test dependencies
+venv: $(BIN)/.installed ## create .venv with the pinned app, test and Ansible (controller) dependencies
 
 services: ## install (when missing) and start PostgreSQL and Redis for the tests
 	@bash tests/services.sh up

@@ -5,13 +5,23 @@ from stackkit import PROJECT, Compose, stack_env, write_env
 
 
 @pytest.fixture(scope="session")
-def stack(tmp_path_factory):
+def stack_env_file(tmp_path_factory):
     env_file = tmp_path_factory.mktemp("stack") / "stack.env"
     write_env(env_file, stack_env())
-    compose = Compose(PROJECT, env_file)
-    compose.down()  # from nothing
+    return env_file
+
+
+@pytest.fixture(scope="session")
+def app_image(stack_env_file):
+    """Build the app image (every test here runs it), before any test needs it."""
     print("\n==> building the app image", flush=True)
-    compose.run("build", "web", timeout=1800, capture=False)
+    Compose(PROJECT, stack_env_file).run("build", "web", timeout=1800, capture=False)
+
+
+@pytest.fixture(scope="session")
+def stack(app_image, stack_env_file):
+    compose = Compose(PROJECT, stack_env_file)
+    compose.down()  # from nothing
     print("==> docker compose up --wait", flush=True)
     compose.run("up", "--detach", "--wait", "--wait-timeout", "300", timeout=600)
     compose.manage("migrate", "--noinput")

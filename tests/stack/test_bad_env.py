@@ -7,7 +7,7 @@ PROJECT = "kit-badenv-test"
 
 
 @pytest.fixture
-def compose_with(tmp_path):
+def compose_with(tmp_path, app_image):
     created = []
 
     def make(**overrides):
