@@ -13,11 +13,11 @@
 set -euo pipefail
 
 CACHE_DIR=${KIT_CACHE_DIR:-/var/cache/kit}
-PLUGIN=/usr/libexec/docker/cli-plugins/docker-compose
+PLUGIN_DIR=/usr/libexec/docker/cli-plugins
 PIDFILE=/run/kit-dockerd.pid
 LOGFILE=/var/log/kit-dockerd.log
 MIRROR=${KIT_DEBIAN_MIRROR:-http://deb.debian.org/debian}
-COMPOSE_SUITE=trixie # Debian 13: its docker-compose is Compose v2
+PLUGIN_SUITE=trixie # Debian 13: docker-compose is Compose v2; docker-buildx
 WAIT_SECONDS=60
 
 say() { printf '==> %s\n' "$*"; }
@@ -48,23 +48,23 @@ ensure_engine() {
 
 # --- the Compose v2 plugin ----------------------------------------------------
 
-compose_works() { [ -x "$PLUGIN" ] && "$PLUGIN" version >/dev/null 2>&1; }
+plugin_works() { [ -x "$PLUGIN_DIR/$1" ] && "$PLUGIN_DIR/$1" version >/dev/null 2>&1; }
 
-cached_compose_deb() {
-  # The newest docker-compose .deb already downloaded, if any.
+cached_deb() {
+  # The newest .deb of package $1 already downloaded, if any.
   [ -d "$CACHE_DIR" ] || return 0
-  find "$CACHE_DIR" -maxdepth 1 -name 'docker-compose_*_amd64.deb' | sort -V | tail -n 1
+  find "$CACHE_DIR" -maxdepth 1 -name "${1}_*_amd64.deb" | sort -V | tail -n 1
 }
 
-download_compose_deb() {
-  # apt-get download from Debian 13 through a throw-away sources list and a
-  # separate apt state/cache dir: the host's own apt setup is left unchanged.
+download_deb() {
+  # apt-get download package $1 from Debian 13 through a throw-away sources
+  # list and a separate apt state/cache dir: the host's apt setup is unchanged.
   local tmp
   tmp=$(mktemp -d)
   SCRATCH+=("$tmp")
   mkdir -p "$tmp/state/lists/partial" "$tmp/cache/archives/partial" "$tmp/sources.list.d" \
     "$tmp/preferences.d" "$tmp/download"
-  echo "deb [signed-by=/usr/share/keyrings/debian-archive-keyring.gpg] $MIRROR $COMPOSE_SUITE main" \
+  echo "deb [signed-by=/usr/share/keyrings/debian-archive-keyring.gpg] $MIRROR $PLUGIN_SUITE main" \
     >"$tmp/sources.list"
   # apt downloads as the unprivileged _apt user: let it reach and write there.
   chmod 0755 "$tmp"
@@ -79,38 +79,38 @@ download_compose_deb() {
     -o DPkg::Lock::Timeout=300
     -o Acquire::Languages=none
   )
-  say "fetching Debian $COMPOSE_SUITE's package index (throw-away apt state in $tmp)"
+  say "fetching Debian $PLUGIN_SUITE's package index (throw-away apt state in $tmp)"
   apt-get "${apt_opts[@]}" update -qq
-  say "downloading docker-compose from $COMPOSE_SUITE"
-  (cd "$tmp/download" && apt-get "${apt_opts[@]}" download -qq docker-compose)
+  say "downloading $1 from $PLUGIN_SUITE"
+  (cd "$tmp/download" && apt-get "${apt_opts[@]}" download -qq "$1")
   mkdir -p "$CACHE_DIR"
-  mv "$tmp"/download/docker-compose_*.deb "$CACHE_DIR/"
+  mv "$tmp"/download/"$1"_*.deb "$CACHE_DIR/"
 }
 
-ensure_compose() {
-  if compose_works; then
-    say "Compose plugin installed ($("$PLUGIN" version))"
+ensure_plugin() {
+  # ensure_plugin NAME PACKAGE: the CLI plugin docker-NAME, taken from Debian
+  # 13's PACKAGE (a static binary) and placed in $PLUGIN_DIR.
+  local name=docker-$1 package=$2 deb x bin
+  if plugin_works "$name"; then
+    say "$name plugin installed ($("$PLUGIN_DIR/$name" version | head -n 1))"
     return
   fi
-  local deb
-  deb=$(cached_compose_deb)
+  deb=$(cached_deb "$package")
   if [ -z "$deb" ]; then
-    download_compose_deb
-    deb=$(cached_compose_deb)
-    [ -n "$deb" ] || die "docker-compose was not downloaded"
+    download_deb "$package"
+    deb=$(cached_deb "$package")
+    [ -n "$deb" ] || die "$package was not downloaded"
   else
     say "using cached $(basename "$deb")"
   fi
-  local x bin
   x=$(mktemp -d)
   SCRATCH+=("$x")
   dpkg -x "$deb" "$x"
-  # The package ships the plugin as a static binary; find it wherever it lies.
-  bin=$(find "$x" -type f -name docker-compose -perm -u+x | head -n 1)
-  [ -n "$bin" ] || die "no docker-compose binary inside $deb"
-  install -D -m 0755 "$bin" "$PLUGIN"
-  compose_works || die "$PLUGIN does not run"
-  say "installed Compose plugin at $PLUGIN ($("$PLUGIN" version))"
+  bin=$(find "$x" -type f -name "$name" -perm -u+x | head -n 1)
+  [ -n "$bin" ] || die "no $name binary inside $deb"
+  install -D -m 0755 "$bin" "$PLUGIN_DIR/$name"
+  plugin_works "$name" || die "$PLUGIN_DIR/$name does not run"
+  say "installed $PLUGIN_DIR/$name ($("$PLUGIN_DIR/$name" version | head -n 1))"
 }
 
 # --- the daemon ---------------------------------------------------------------
@@ -187,7 +187,9 @@ show_versions() {
 case "${1:-}" in
   up)
     ensure_engine
-    ensure_compose
+    # Compose v2, and buildx (community.docker's docker_image_build uses it).
+    ensure_plugin compose docker-compose
+    ensure_plugin buildx docker-buildx
     start_engine
     show_versions
     ;;

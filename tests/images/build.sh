@@ -11,8 +11,11 @@
 #   kit-local/redis:8             ~ redis:7            (tests/images/redis/; Debian 13 ships Redis 8.0,
 #                                                       whose commands and options the stack uses alike)
 #   kit-local/nginx:1             ~ nginx:1            (tests/images/nginx/)
+#   kit-local/vds:13              a fresh Debian 13 server (tests/images/vds/): systemd
+#                                 as PID 1, sshd (root by key only), python3; the
+#                                 sandbox VDS of playbooks/sandbox.yml
 #
-# Usage: tests/images/build.sh [options] [python|postgres|redis|nginx ...]
+# Usage: tests/images/build.sh [options] [python|postgres|redis|nginx|vds ...]
 #   (no option)       build what is missing or out of date, then check every image
 #   --check           only run the checks (the images must exist)
 #   --no-check        only build
@@ -42,12 +45,13 @@ BASE_PACKAGES=(netbase tzdata)
 BASE_TAG=kit-local/trixie-base:latest
 
 # Image directories under tests/images/, in build order, and their tags.
-ALL_IMAGES=(python postgres redis nginx)
+ALL_IMAGES=(python postgres redis nginx vds)
 declare -A TAG=(
   [python]=kit-local/python:3.13-slim
   [postgres]=kit-local/postgres:17
   [redis]=kit-local/redis:8
   [nginx]=kit-local/nginx:1
+  [vds]=kit-local/vds:13
 )
 
 say() { printf '==> %s\n' "$*"; }
@@ -357,16 +361,16 @@ wait_until() {
   done
 }
 
-# stop_container NAME: docker stop, which must end it cleanly (exit 0) well
-# before docker's 10 s grace period would turn into SIGKILL.
+# stop_container NAME [CODE]: docker stop, which must end it cleanly (exit 0,
+# or CODE) well before docker's 10 s grace period would turn into SIGKILL.
 stop_container() {
-  local name=$1 t0=$EPOCHREALTIME secs code
+  local name=$1 want=${2:-0} t0=$EPOCHREALTIME secs code
   docker stop "$name" >/dev/null
   secs=$(elapsed_since "$t0")
   code=$(docker inspect -f '{{.State.ExitCode}}' "$name")
-  [ "$code" = 0 ] || fail "$name exited with $code on docker stop"
+  [ "$code" = "$want" ] || fail "$name exited with $code on docker stop"
   awk -v s="$secs" 'BEGIN { exit !(s < 9) }' || fail "$name took ${secs}s to stop"
-  pass "docker stop: exit 0 in ${secs}s"
+  pass "docker stop: exit $code in ${secs}s"
 }
 
 check_python() {
@@ -501,6 +505,89 @@ EOF
   stop_container "$c"
 }
 
+# How a systemd container runs on this host (see playbooks/sandbox.yml, which
+# starts the sandbox VDS the same way): not --privileged (the host lacks
+# CAP_SYS_RESOURCE, so docker fails with "unable to apply caps") but every
+# other capability Engine 20.10 knows, one by one; no seccomp or apparmor
+# profile; every device; the host's cgroup tree, writable; /run on tmpfs.
+VDS_CAPS=(CHOWN DAC_OVERRIDE DAC_READ_SEARCH FOWNER FSETID KILL SETGID SETUID SETPCAP
+  LINUX_IMMUTABLE NET_BIND_SERVICE NET_BROADCAST NET_ADMIN NET_RAW IPC_LOCK IPC_OWNER
+  SYS_MODULE SYS_RAWIO SYS_CHROOT SYS_PTRACE SYS_PACCT SYS_ADMIN SYS_BOOT SYS_NICE
+  SYS_TIME SYS_TTY_CONFIG MKNOD LEASE AUDIT_WRITE AUDIT_CONTROL SETFCAP MAC_OVERRIDE
+  MAC_ADMIN SYSLOG WAKE_ALARM BLOCK_SUSPEND AUDIT_READ)
+VDS_RUN=(--security-opt seccomp=unconfined --security-opt apparmor=unconfined
+  --device-cgroup-rule 'a *:* rwm' --cgroupns host -v /sys/fs/cgroup:/sys/fs/cgroup:rw
+  --tmpfs /run --tmpfs /run/lock)
+for cap in "${VDS_CAPS[@]}"; do VDS_RUN+=(--cap-add "$cap"); done
+
+# system_state CONTAINER: what systemctl is-system-running says inside.
+system_state() { docker exec "$1" systemctl is-system-running 2>/dev/null || true; }
+booted() { case "$(system_state "$1")" in running | degraded) return 0 ;; esac; return 1; }
+
+check_vds() {
+  local img=${TAG[vds]} c="kit-check-vds-$RUN_ID" keys addr out t0
+  # The image itself: no host keys, no machine id, no authorized key.
+  out=$(docker run --rm "$img" sh -c 'ls /etc/ssh/ssh_host_* /etc/machine-id /root/.ssh/authorized_keys 2>/dev/null || true')
+  [ -z "$out" ] || fail "the image carries: $out"
+  pass "no SSH host key, machine id or authorized key in the image"
+
+  t0=$EPOCHREALTIME
+  crun -d --name "$c" --hostname vds "${VDS_RUN[@]}" -p 127.0.0.1::22 "$img" >/dev/null
+  wait_until 60 "systemd running or degraded in $c" booted "$c"
+  pass "systemd up in $(elapsed_since "$t0")s: $(system_state "$c")$(
+    docker exec "$c" systemctl --failed --plain --no-legend | awk '{ printf " (failed: %s)", $1 }')"
+  # What docker.service (and many servers) wait for must not wait here: the
+  # engine has configured the network already.
+  t0=$EPOCHREALTIME
+  docker exec "$c" timeout 10 systemctl start network-online.target || fail "network-online.target not reached within 10s"
+  pass "network-online.target reached in $(elapsed_since "$t0")s"
+
+  # A throw-away operator key, copied in as a provider does.
+  scratch keys
+  ssh-keygen -q -t ed25519 -N '' -C kit-check -f "$keys/id_ed25519"
+  docker exec "$c" install -d -m 0700 /root/.ssh
+  docker cp "$keys/id_ed25519.pub" "$c:/root/.ssh/authorized_keys"
+  docker exec "$c" sh -c 'chown root:root /root/.ssh/authorized_keys && chmod 0600 /root/.ssh/authorized_keys'
+  addr=$(docker port "$c" 22/tcp | head -n 1)
+  local ssh_opts=(-o BatchMode=yes -o StrictHostKeyChecking=no -o UserKnownHostsFile=/dev/null
+    -o LogLevel=ERROR -o ConnectTimeout=5 -p "${addr##*:}")
+  local ssh_to=(ssh "${ssh_opts[@]}" -i "$keys/id_ed25519" "root@${addr%:*}")
+  wait_until 30 "ssh on $addr" "${ssh_to[@]}" true
+  out=$("${ssh_to[@]}" 'systemctl is-system-running; python3 --version; sudo -n true && echo sudo; hostname' | tr '\n' ' ')
+  case "$out" in running\ Python\ 3.*\ sudo\ vds\ | degraded\ Python\ 3.*\ sudo\ vds\ ) ;;
+    *) fail "over ssh: $out" ;; esac
+  pass "ssh root@$addr with the key: $out"
+  if ssh "${ssh_opts[@]}" -o PubkeyAuthentication=no "root@${addr%:*}" true 2>/dev/null; then
+    fail "logged in without a key"
+  fi
+  pass "no login without the key"
+  out=$(docker exec "$c" sshd -T | grep -E '^(permitrootlogin|passwordauthentication|kbdinteractiveauthentication) ' | tr '\n' ' ')
+  [ "$out" = "permitrootlogin without-password passwordauthentication no kbdinteractiveauthentication no " ] ||
+    fail "sshd allows more than keys: $out"
+  pass "sshd -T: $out"
+  out=$(docker exec "$c" sh -c 'cat /etc/machine-id; ssh-keygen -lf /etc/ssh/ssh_host_ed25519_key.pub' | tr '\n' ' ')
+  grep -Eq '^[0-9a-f]{32} 256 SHA256:' <<<"$out" || fail "machine id / host key after the first boot: $out"
+  pass "made at first boot: machine id and host key: $out"
+
+  # A reboot (docker restart): the same machine comes back by itself.
+  t0=$EPOCHREALTIME
+  docker restart "$c" >/dev/null
+  addr=$(docker port "$c" 22/tcp | head -n 1)
+  ssh_opts[-1]=${addr##*:} # the published port may change with a restart
+  ssh_to=(ssh "${ssh_opts[@]}" -i "$keys/id_ed25519" "root@${addr%:*}")
+  wait_until 60 "ssh after docker restart" "${ssh_to[@]}" true
+  pass "docker restart: ssh answers again after $(elapsed_since "$t0")s"
+  wait_until 60 "systemd after docker restart" booted "$c"
+  [ "$(docker exec "$c" sh -c 'cat /etc/machine-id; ssh-keygen -lf /etc/ssh/ssh_host_ed25519_key.pub' | tr '\n' ' ')" = "$out" ] ||
+    fail "machine id or host key changed across a restart"
+  pass "same machine id and host key after the restart; $(system_state "$c")"
+
+  # SIGRTMIN+3 (STOPSIGNAL): systemd halts; its final reboot(2) in a PID
+  # namespace ends the container as if by SIGINT: 130 is a clean halt (a
+  # systemd that hung would be killed, 137, after 10 s).
+  stop_container "$c" 130
+}
+
 run_checks() {
   local name
   for name in "${SELECTED[@]}"; do
@@ -523,6 +610,7 @@ versions_of() {
     postgres) docker run --rm "${TAG[postgres]}" postgres --version ;;
     redis) docker run --rm "${TAG[redis]}" redis-server --version | cut -d' ' -f1-3 ;;
     nginx) docker run --rm "${TAG[nginx]}" nginx -v 2>&1 ;;
+    vds) docker run --rm "${TAG[vds]}" sh -c 'systemctl --version | head -n 1; ssh -V 2>&1 | cut -d, -f1; python3 --version' ;;
   esac | tr '\n' ' '
 }
 
