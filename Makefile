@@ -7,7 +7,8 @@ BIN := $(VENV)/bin
 PYTEST_ARGS ?=
 
 .PHONY: help venv services services-down docker images dev dev-down lint format test test-app test-stack \
-	bench-import bench-stack lock demo clean
+	sandbox-image demo demo-down test-e2e \
+	bench-import bench-stack bench-deploy lock clean
 
 help: ## list the targets
 	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  make %-14s %s\n", $$1, $$2}'
@@ -26,8 +27,8 @@ services: ## install (when missing) and start PostgreSQL and Redis for the tests
 services-down: ## stop the test PostgreSQL and Redis
 	@bash tests/services.sh down
 
-docker: ## install (when missing) and start a Docker engine with the Compose v2 plugin
-	@docker info >/dev/null 2>&1 && docker compose version >/dev/null 2>&1 || bash tests/docker.sh up
+docker: ## install (when missing) and start a Docker engine with the Compose v2 and buildx plugins
+	@docker info >/dev/null 2>&1 && docker compose version >/dev/null 2>&1 && docker buildx version >/dev/null 2>&1 || bash tests/docker.sh up
 
 images: docker ## pick the stack's base images: official ones, or local stand-ins when no registry answers
 	@bash tests/images.sh
@@ -38,10 +39,13 @@ dev: docker images ## the local stack: build, migrate, collectstatic, demo super
 dev-down: ## stop the local stack (data stays in its volumes)
 	@bash compose/dev.sh down
 
-lint: venv ## ruff: lint and formatting of app/ and tests/
+lint: venv ## ruff (app/, tests/), ansible-lint (production profile) and yamllint
 	@echo "==> ruff"
 	$(BIN)/ruff check app tests
 	$(BIN)/ruff format --check app tests
+	@echo "==> ansible-lint and yamllint"
+	$(BIN)/ansible-lint -q
+	$(BIN)/yamllint --strict .
 
 format: venv ## apply ruff's fixes and formatting
 	$(BIN)/ruff check --fix app tests
@@ -55,7 +59,7 @@ test-stack: venv images ## the compose stack's tests: real images, real docker c
 	@echo "==> stack tests"
 	$(BIN)/pytest tests/stack $(PYTEST_ARGS)
 
-test: lint test-app test-stack ## every check the project has (what .ci/run runs)
+test: lint test-app test-stack test-e2e ## every check the project has (what .ci/run runs)
 
 bench-import: venv services ## import 20,000 products through a real worker; prints products/s
 	$(BIN)/python tests/bench/bench_import.py
@@ -64,11 +68,29 @@ bench-stack: venv images ## the compose stack: req/s and p99 (gunicorn vs runser
 	@command -v wrk >/dev/null || { apt-get update -qq && apt-get install -y -qq -o DPkg::Lock::Timeout=300 wrk >/dev/null; }
 	$(BIN)/python tests/bench/bench_stack.py
 
+bench-deploy: venv images sandbox-image ## the playbooks on the sandbox: cold site.yml, no-op re-run, a one-line change
+	$(BIN)/python tests/bench/bench_deploy.py
+
 lock: ## re-pin app/requirements*.txt from app/requirements*.in
 	bash tests/lock.sh
 
-demo: ## (arrives with the playbooks)
-	@echo "make demo arrives with the Ansible playbooks; for now see 'make test-app'." >&2; exit 2
+sandbox-image: docker ## build kit-local/vds:13, the sandbox VDS's image (Debian 13, systemd, sshd)
+	@bash tests/images/build.sh --no-check vds
+
+demo: venv images sandbox-image ## the main job: a throw-away Debian 13 VDS provisioned over SSH by site.yml
+	@echo "==> the sandbox VDS: Debian 13 with systemd and sshd, on 127.0.0.1:2222"
+	$(BIN)/ansible-playbook playbooks/sandbox.yml
+	@echo "==> playbooks/site.yml over SSH, exactly as against a real server"
+	$(BIN)/ansible-playbook playbooks/site.yml
+	@printf '\nThe demo is up:\n  admin  http://127.0.0.1:8080/admin/\n  login  admin / %s\n  ssh    ssh -i .kit/ssh/id_ed25519 -p 2222 deploy@127.0.0.1\n  down   make demo-down\n' \
+		"$$(cat .kit/sandbox/admin_password)"
+
+demo-down: venv ## remove the sandbox VDS (container, volume, network)
+	$(BIN)/ansible-playbook playbooks/sandbox.yml -e sandbox_state=absent
+
+test-e2e: venv images sandbox-image ## the playbooks end to end: a fresh sandbox VDS, site.yml over SSH, checks
+	@echo "==> end-to-end tests"
+	$(BIN)/pytest tests/e2e $(PYTEST_ARGS)
 
 clean: ## remove .venv and caches
 	rm -rf $(VENV) .pytest_cache .ruff_cache

@@ -17,7 +17,8 @@ import tempfile
 import time
 from pathlib import Path
 
-sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "stack"))
+sys.path.insert(0, str(Path(__file__).resolve().parents[1]))  # tests/: testkit
+sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "stack"))  # stackkit
 from stackkit import Compose, stack_env, write_env
 
 HTTP_PORT, RUNSERVER_PORT = 18090, 18091

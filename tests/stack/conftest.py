@@ -1,6 +1,11 @@
 """The compose stack, from nothing, for the tests in this directory (see stackkit.py)."""
 
+import sys
+from pathlib import Path
+
 import pytest
+
+sys.path.insert(0, str(Path(__file__).resolve().parents[1]))  # tests/: testkit
 from stackkit import PROJECT, Compose, stack_env, write_env
 
 

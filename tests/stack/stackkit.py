@@ -9,14 +9,13 @@ takes it all down (volumes too) at the end. Tests reach it only through
 
 import json
 import os
-import re
 import secrets
 import subprocess
-import time
 from pathlib import Path
 
 import pytest
-import requests
+import testkit
+from testkit import csrf_token, wait_until  # noqa: F401 - the suite imports them from here
 
 ROOT = Path(__file__).resolve().parents[2]
 COMPOSE_FILE = ROOT / "compose" / "compose.yml"
@@ -26,17 +25,6 @@ HTTP_PORT = int(os.environ.get("KIT_TEST_HTTP_PORT", "18080"))
 FLOWER_PORT = HTTP_PORT + 1
 BASE_URL = f"http://127.0.0.1:{HTTP_PORT}"
 ADMIN_USER, ADMIN_PASSWORD = "admin", "stack-" + secrets.token_hex(8)
-
-
-def wait_until(predicate, timeout, what, interval=0.5):
-    deadline = time.monotonic() + timeout
-    while True:
-        value = predicate()
-        if value:
-            return value
-        if time.monotonic() > deadline:
-            pytest.fail(f"timed out after {timeout} s waiting for {what}")
-        time.sleep(interval)
 
 
 def read_env(path):
@@ -163,23 +151,5 @@ def shell(compose, code):
 
 
 def admin_session():
-    """A requests session logged into the admin through nginx."""
-    http = requests.Session()
-    login = http.get(f"{BASE_URL}/admin/login/", timeout=10)
-    login.raise_for_status()
-    token = re.search(r'name="csrfmiddlewaretoken" value="([^"]+)"', login.text).group(1)
-    response = http.post(
-        f"{BASE_URL}/admin/login/?next=/admin/",
-        data={"csrfmiddlewaretoken": token, "username": ADMIN_USER, "password": ADMIN_PASSWORD, "next": "/admin/"},
-        headers={"Referer": f"{BASE_URL}/admin/login/"},
-        timeout=10,
-    )
-    response.raise_for_status()
-    assert "Log out" in response.text or "logout" in response.text, response.text[:500]
-    return http
-
-
-def csrf_token(http, url):
-    page = http.get(url, timeout=10)
-    page.raise_for_status()
-    return re.search(r'name="csrfmiddlewaretoken" value="([^"]+)"', page.text).group(1)
+    """A requests session logged into the stack's admin through nginx."""
+    return testkit.admin_session(BASE_URL, ADMIN_USER, ADMIN_PASSWORD)

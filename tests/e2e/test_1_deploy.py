@@ -1,0 +1,91 @@
+"""site.yml against a fresh sandbox VDS, over real SSH: what a sysadmin would check."""
+
+import re
+import subprocess
+
+from e2ekit import BASE_URL, KIT, admin_session, playbook, ssh, wait_until
+
+CHANGELIST = f"{BASE_URL}/admin/imports/importsession/"
+PROBED_PORTS = [22, 80, 443, 2375, 2376, 5432, 5555, 6379, 8000, 8080]
+
+
+def test_second_run_changes_nothing(deployed):
+    _, _, recap = playbook("site.yml")
+    assert recap == {"ok": recap["ok"], "changed": 0, "unreachable": 0, "failed": 0}
+
+
+def test_root_login_is_closed_and_the_deploy_user_works(deployed):
+    assert ssh("sudo -n true && id -nG", user="deploy").stdout.split().count("docker") == 1
+    assert ssh("true", user="root", check=False).returncode != 0
+
+
+def test_admin_import_flow_over_http(deployed):
+    http = admin_session()
+    page = http.get(CHANGELIST, timeout=10)
+    token = re.search(r'name="csrfmiddlewaretoken" value="([^"]+)"', page.text).group(1)
+
+    def launch(import_type):
+        launch_url = f"{CHANGELIST}launch/"
+        form = http.get(launch_url, timeout=10).text
+        csrf = re.search(r'name="csrfmiddlewaretoken" value="([^"]+)"', form).group(1)
+        answer = http.post(launch_url, data={"csrfmiddlewaretoken": csrf, "import_type": import_type},
+                           headers={"Referer": launch_url}, allow_redirects=False, timeout=30)  # fmt: skip
+        assert answer.status_code == 302, answer.text[:500]
+
+    def ids():
+        return sorted(
+            {int(n) for n in re.findall(r'data-import-session="(\d+)"', http.get(CHANGELIST, timeout=10).text)}
+        )
+
+    def finished(session_id):
+        data = http.get(f"{CHANGELIST}status/", params={"ids": session_id}, timeout=10).json()["sessions"][0]
+        return data if not data["active"] else None
+
+    while len(ids()) < 2:
+        launch("catalogue")
+        wait_until(lambda: finished(ids()[-1]), 120, "a catalogue import to finish")
+    before = ids()
+    received = ssh("docker logs shop-worker-1 2>&1 | grep -c 'Task imports.run_import\\[.*\\] received'").stdout
+
+    page = http.post(CHANGELIST, data={"csrfmiddlewaretoken": token, "action": "run_import_action",
+                                       "_selected_action": before[-2:]},
+                     headers={"Referer": CHANGELIST}, timeout=30)  # fmt: skip
+    assert page.status_code == 200 and 'id="launch-import-form"' in page.text
+    launch("full")
+    [new] = sorted(set(ids()) - set(before))
+    session = wait_until(lambda: finished(new), 120, f"import #{new} to finish")
+    assert (session["status"], session["task_state"]) == ("succeeded", "done")
+    after = ssh("docker logs shop-worker-1 2>&1 | grep -c 'Task imports.run_import\\[.*\\] received'").stdout
+    assert int(after) == int(received) + 1
+
+
+def test_worker_and_beat_run_as_nobody_and_web_not_as_root(deployed):
+    for service in ("worker", "beat"):
+        assert ssh(f"docker exec shop-{service}-1 id -u").stdout.strip() == "65534"
+        assert ssh(f"docker exec shop-{service}-1 id -g").stdout.strip() == "65534"
+    assert ssh("docker exec shop-web-1 id -u").stdout.strip() not in ("", "0")
+
+
+def test_only_ssh_and_http_answer_from_the_network(deployed):
+    probe = (
+        "import socket\n"
+        f"for port in {PROBED_PORTS}:\n"
+        "    s = socket.socket(); s.settimeout(2)\n"
+        "    print(port, s.connect_ex(('kit-vds', port)) == 0); s.close()\n"
+    )
+    images = dict(line.split("=", 1) for line in (KIT / "images.env").read_text().splitlines() if "=" in line)
+    result = subprocess.run(
+        ["docker", "run", "--rm", "--network", "kit-sandbox", images["PYTHON_IMAGE"], "python", "-c", probe],
+        capture_output=True, text=True, timeout=120, check=True,
+    )  # fmt: skip
+    open_ports = sorted(int(line.split()[0]) for line in result.stdout.splitlines() if line.endswith("True"))
+    assert open_ports == [22, 80], result.stdout
+
+
+def test_env_file_is_private_and_no_secret_is_in_the_output(deployed):
+    assert ssh("sudo stat -c '%a %U:%G' /srv/shop/.env").stdout.strip() == "600 root:root"
+    _, rerun, _ = playbook("deploy.yml")
+    for name in ("secret_key", "postgres_password", "redis_password", "flower_password", "admin_password"):
+        value = (KIT / "sandbox" / name).read_text().split()[0]
+        assert value not in deployed, f"{name} appears in site.yml's output"
+        assert value not in rerun, f"{name} appears in deploy.yml's output"
