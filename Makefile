@@ -5,9 +5,11 @@ PYTHON ?= python3
 VENV ?= .venv
 BIN := $(VENV)/bin
 PYTEST_ARGS ?=
+# make molecule SCENARIO=docker runs one scenario (several: SCENARIO="base docker").
+SCENARIO ?=
 
 .PHONY: help venv services services-down docker images dev dev-down lint format test test-app test-stack \
-	sandbox-image demo demo-down test-e2e \
+	sandbox-image demo demo-down test-e2e molecule \
 	bench-import bench-stack bench-deploy lock clean
 
 help: ## list the targets
@@ -39,17 +41,17 @@ dev: docker images ## the local stack: build, migrate, collectstatic, demo super
 dev-down: ## stop the local stack (data stays in its volumes)
 	@bash compose/dev.sh down
 
-lint: venv ## ruff (app/, tests/), ansible-lint (production profile) and yamllint
+lint: venv ## ruff (app/, tests/, molecule/), ansible-lint (production profile) and yamllint
 	@echo "==> ruff"
-	$(BIN)/ruff check app tests
-	$(BIN)/ruff format --check app tests
+	$(BIN)/ruff check app tests molecule
+	$(BIN)/ruff format --check app tests molecule
 	@echo "==> ansible-lint and yamllint"
 	$(BIN)/ansible-lint -q
 	$(BIN)/yamllint --strict .
 
 format: venv ## apply ruff's fixes and formatting
-	$(BIN)/ruff check --fix app tests
-	$(BIN)/ruff format app tests
+	$(BIN)/ruff check --fix app tests molecule
+	$(BIN)/ruff format app tests molecule
 
 test-app: venv services ## the app's suite alone: real PostgreSQL, Redis and Celery worker
 	@echo "==> app tests"
@@ -59,7 +61,7 @@ test-stack: venv images ## the compose stack's tests: real images, real docker c
 	@echo "==> stack tests"
 	$(BIN)/pytest tests/stack $(PYTEST_ARGS)
 
-test: lint test-app test-stack test-e2e ## every check the project has (what .ci/run runs)
+test: lint test-app test-stack test-e2e molecule ## every check the project has (what .ci/run runs)
 
 bench-import: venv services ## import 20,000 products through a real worker; prints products/s
 	$(BIN)/python tests/bench/bench_import.py
@@ -91,6 +93,11 @@ demo-down: venv ## remove the sandbox VDS (container, volume, network)
 test-e2e: venv images sandbox-image ## the playbooks end to end: a fresh sandbox VDS, site.yml over SSH, checks
 	@echo "==> end-to-end tests"
 	$(BIN)/pytest tests/e2e $(PYTEST_ARGS)
+
+molecule: venv images sandbox-image ## molecule scenarios with testinfra: all, or SCENARIO=docker; each one timed
+	@echo "==> the verify guard: no host collected must fail"
+	$(BIN)/pytest tests/molecule $(PYTEST_ARGS)
+	@bash tests/molecule.sh $(SCENARIO)
 
 clean: ## remove .venv and caches
 	rm -rf $(VENV) .pytest_cache .ruff_cache

@@ -1,0 +1,41 @@
+#!/usr/bin/env bash
+# Runs molecule scenarios (molecule/*/molecule.yml) one after another with
+# `molecule test`, then prints each one's result and time.
+#   tests/molecule.sh              every scenario: bad-input, base, docker, default
+#   tests/molecule.sh docker base  only those
+# Every scenario runs even when an earlier one fails; the exit code is 1 if any
+# failed. Needs the venv (make venv), a Docker engine (make docker), the VDS
+# image (make sandbox-image) and, for default, the stack's images (make images):
+# `make molecule` sees to all of them.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+
+VENV=${VENV:-.venv}
+export PATH="$PWD/$VENV/bin:$PATH"
+# Plain output in logs (CI); colours on a terminal.
+[ -t 1 ] || export NO_COLOR=1 ANSIBLE_NOCOLOR=1 PY_COLORS=0
+# Quick ones first: a broken role shows up before the long default scenario.
+ALL=(bad-input base docker default)
+say() { printf '==> %s\n' "$*"; }
+
+scenarios=("$@")
+[ ${#scenarios[@]} -gt 0 ] || scenarios=("${ALL[@]}")
+for name in "${scenarios[@]}"; do
+  [ -f "molecule/$name/molecule.yml" ] || {
+    echo "molecule.sh: no scenario $name (one of: $(cd molecule && ls -d */ | tr -d / | xargs))" >&2
+    exit 2
+  }
+done
+
+results=()
+failed=0
+for name in "${scenarios[@]}"; do
+  say "molecule test --scenario-name $name"
+  started=$(date +%s)
+  if molecule test --scenario-name "$name"; then result=passed; else result=FAILED; failed=1; fi
+  results+=("$(printf '%-10s %-7s %4d s' "$name" "$result" "$(($(date +%s) - started))")")
+done
+
+say "molecule scenarios"
+printf '    %s\n' "${results[@]}"
+exit "$failed"
