@@ -16,6 +16,8 @@ help: ## list the targets
 	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  make %-14s %s\n", $$1, $$2}'
 
 $(BIN)/.installed: app/requirements.txt app/requirements-dev.txt requirements-ansible.txt
+	@$(PYTHON) -c 'import ensurepip, venv' 2>/dev/null || { echo "==> installing python3-venv (Debian's python3 lacks venv without it)"; \
+		apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq python3-venv >/dev/null; }
 	@echo "==> creating $(VENV) with the pinned app, test and Ansible dependencies"
 	$(PYTHON) -m venv $(VENV)
 	$(BIN)/pip install --quiet --disable-pip-version-check -r app/requirements-dev.txt -r requirements-ansible.txt

@@ -147,6 +147,12 @@ if CELERY_TASK_SOFT_TIME_LIMIT >= CELERY_TASK_TIME_LIMIT:
         "CELERY_TASK_SOFT_TIME_LIMIT",
         f"({CELERY_TASK_SOFT_TIME_LIMIT}) must be below CELERY_TASK_TIME_LIMIT ({CELERY_TASK_TIME_LIMIT})",
     )
+if CELERY_TASK_SOFT_TIME_LIMIT < 5:  # only the default gets here: a value that is set is checked above
+    raise env.ConfigError(
+        "CELERY_TASK_SOFT_TIME_LIMIT",
+        f"is not set, and its default, CELERY_TASK_TIME_LIMIT ({CELERY_TASK_TIME_LIMIT}) - 60 s, is below 5: "
+        "set it between 5 and the hard limit",
+    )
 CELERY_BROKER_CONNECTION_RETRY_ON_STARTUP = True
 CELERY_WORKER_HIJACK_ROOT_LOGGER = False
 CELERY_WORKER_LOG_COLOR = False

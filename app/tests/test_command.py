@@ -70,6 +70,27 @@ def test_failed_task_exits_non_zero():
     )
 
 
+def test_revoked_task_exits_non_zero():
+    # A deploy's smoke test must not pass when its task was revoked before it finished.
+    from config.celery import app
+
+    command = subprocess.Popen(
+        [sys.executable, "manage.py", "test_celery", "--async", "--wait", "30"],
+        cwd=APP_DIR,
+        env={**os.environ, "PYTHONUNBUFFERED": "1"},
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+    )
+    sent = command.stdout.readline()  # "core.test_task sent, task id ..."; the task takes about 2 s
+    task_id = re.search(r"task id ([0-9a-f-]{36})", sent).group(1)
+    app.control.revoke(task_id, terminate=True)
+    stdout, stderr = command.communicate(timeout=60)
+    assert command.returncode == 1, sent + stdout + stderr
+    assert "core.test_task ended REVOKED in the worker" in stderr, stderr
+    assert AsyncResult(task_id).state == "REVOKED"
+
+
 def test_failed_task_in_process_exits_non_zero():
     result = run("--example", "--count", "-1")
     assert result.returncode == 1

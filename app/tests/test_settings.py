@@ -78,6 +78,10 @@ def test_good_environment_starts():
             {"CELERY_TASK_SOFT_TIME_LIMIT": "1800"},
             "configuration error: CELERY_TASK_SOFT_TIME_LIMIT (1800) must be below",
         ),
+        (
+            {"CELERY_TASK_TIME_LIMIT": "30"},
+            "configuration error: CELERY_TASK_SOFT_TIME_LIMIT is not set, and its default, CELERY_TASK_TIME_LIMIT (30)",
+        ),
         ({"IMPORT_LOCK_TTL": "60"}, "configuration error: IMPORT_LOCK_TTL (60) must be above CELERY_TASK_TIME_LIMIT"),
         ({"LOG_LEVEL": "LOUD"}, "configuration error: LOG_LEVEL must be DEBUG, INFO"),
         ({"DB_CONN_MAX_AGE": "-1"}, "configuration error: DB_CONN_MAX_AGE must be at least 0"),

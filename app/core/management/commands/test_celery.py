@@ -80,4 +80,6 @@ class Command(BaseCommand):
             ) from None
         if result.failed():
             raise CommandError(f"{task.name} failed in the worker: {value!r}")
+        if not result.successful():  # revoked: the smoke test did not run to the end
+            raise CommandError(f"{task.name} ended {result.state} in the worker: {value!r}")
         self.stdout.write(f"result after {time.monotonic() - started:.1f} s: {value!r}")
