@@ -44,6 +44,8 @@ def test_missing_password_is_refused_before_anything_is_created(compose_with, na
         ({"POSTGRES_PASSWORD": "change-me"}, "configuration error: POSTGRES_PASSWORD is a placeholder"),
         ({"REDIS_PASSWORD": "p@ss/word:1234"}, "configuration error: REDIS_PASSWORD may hold only letters"),
         ({"GUNICORN_WORKERS": "many"}, "configuration error: GUNICORN_WORKERS must be a whole number"),
+        ({"POSTGRES_USER": "shop@prod"}, "configuration error: POSTGRES_USER must be a PostgreSQL name"),
+        ({"REDIS_MAXMEMORY": "lots"}, "configuration error: REDIS_MAXMEMORY must be a size such as 128mb"),
     ],
 )
 def test_wrong_value_stops_the_stack_with_the_variable_named(compose_with, overrides, message):
