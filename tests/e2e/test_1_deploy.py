@@ -90,3 +90,12 @@ def test_env_file_is_private_and_no_secret_is_in_the_output(deployed):
         value = (KIT / "sandbox" / name).read_text().split()[0]
         assert value not in deployed, f"{name} appears in site.yml's output"
         assert value not in rerun, f"{name} appears in the output of deploy.yml -v"
+
+
+def test_a_deploy_removes_the_image_archives_of_earlier_releases(deployed):
+    shipped = ssh("sudo ls /srv/shop/images").stdout.split()
+    ssh("sudo touch /srv/shop/images/shop-app-0123456789ab.tar /srv/shop/images/notes.txt")
+    _, _, recap = playbook("deploy.yml")
+    assert recap["changed"] >= 1
+    assert sorted(ssh("sudo ls /srv/shop/images").stdout.split()) == sorted([*shipped, "notes.txt"])
+    assert len([name for name in shipped if name.endswith(".tar")]) == 4, shipped
