@@ -95,7 +95,11 @@ def test_env_file_is_private_and_no_secret_is_in_the_output(deployed):
 def test_a_deploy_removes_the_image_archives_of_earlier_releases(deployed):
     shipped = ssh("sudo ls /srv/shop/images").stdout.split()
     ssh("sudo touch /srv/shop/images/shop-app-0123456789ab.tar /srv/shop/images/notes.txt")
+    on_controller = sorted(path.name for path in (KIT / "images").iterdir())
+    (KIT / "images" / "shop-app-0123456789ab.tar").write_bytes(b"an earlier release")
     _, _, recap = playbook("deploy.yml")
-    assert recap["changed"] >= 1
+    assert recap["changed"] >= 2
     assert sorted(ssh("sudo ls /srv/shop/images").stdout.split()) == sorted([*shipped, "notes.txt"])
     assert len([name for name in shipped if name.endswith(".tar")]) == 4, shipped
+    assert sorted(path.name for path in (KIT / "images").iterdir()) == on_controller
+    assert sorted(on_controller) == sorted(name for name in shipped if name.endswith(".tar"))
