@@ -9,7 +9,6 @@ Uses its own compose project (kit-bench) on 127.0.0.1:18090/18091 and removes
 it at the end. Needs wrk (make bench-stack installs it).
 """
 
-import json
 import re
 import subprocess
 import sys
@@ -23,7 +22,7 @@ from stackkit import Compose, stack_env, write_env
 
 HTTP_PORT, RUNSERVER_PORT = 18090, 18091
 PAGE = "/admin/login/"
-UNITS = {"B": 1, "KiB": 1024, "MiB": 1024**2, "GiB": 1024**3, "kB": 1000, "MB": 1000**2, "GB": 1000**3}
+CGROUP = Path("/sys/fs/cgroup")
 
 
 def say(text):
@@ -44,9 +43,30 @@ def wrk(url, seconds=15, connections=32):
     return rps, p99_ms, int(errors.group(1)) if errors else 0
 
 
-def memory_bytes(text):
-    number, unit = re.match(r"([\d.]+)\s*([A-Za-z]+)", text).groups()
-    return float(number) * UNITS[unit]
+def container_memory(container_id):
+    """A container's memory use as `docker stats` counts it: usage less inactive page cache.
+
+    Read from the container's cgroup, because `docker stats` reports 0 B on
+    hosts where the daemon cannot find the cgroup mount (seen on the CI host)."""
+    pid = subprocess.check_output(["docker", "inspect", "-f", "{{.State.Pid}}", container_id], text=True).strip()
+    paths = {}  # controller -> cgroup path, from the lines "id:controllers:path"
+    for line in Path(f"/proc/{pid}/cgroup").read_text().splitlines():
+        _, controllers, path = line.split(":", 2)
+        paths.update({controller: path.lstrip("/") for controller in controllers.split(",")})
+    if "memory" in paths:  # cgroup v1
+        directory, usage_file, inactive_key = (
+            CGROUP / "memory" / paths["memory"],
+            "memory.usage_in_bytes",
+            "total_inactive_file",
+        )
+    else:  # cgroup v2: one unified hierarchy, the line "0::/path"
+        directory, usage_file, inactive_key = CGROUP / paths[""], "memory.current", "inactive_file"
+    try:
+        usage = int((directory / usage_file).read_text())
+        stat = dict(line.split() for line in (directory / "memory.stat").read_text().splitlines())
+    except OSError as exc:
+        sys.exit(f"cannot read the memory of container {container_id} from its cgroup {directory}: {exc}")
+    return usage - min(int(stat.get(inactive_key, 0)), usage)
 
 
 def wait_http(url, timeout=60):
@@ -80,9 +100,13 @@ def main():
         ids = subprocess.check_output(
             ["docker", "ps", "-q", "--filter", "label=com.docker.compose.project=kit-bench"], text=True
         ).split()
-        stats = [json.loads(line) for line in subprocess.check_output(
-            ["docker", "stats", "--no-stream", "--format", "{{json .}}", *ids], text=True).splitlines()]  # fmt: skip
-        memory = {s["Name"].removeprefix("kit-bench-").removesuffix("-1"): memory_bytes(s["MemUsage"]) for s in stats}
+        names = subprocess.check_output(["docker", "inspect", "-f", "{{.Name}}", *ids], text=True).split()
+        memory = {
+            name.strip("/").removeprefix("kit-bench-").removesuffix("-1"): container_memory(cid)
+            for cid, name in zip(ids, names, strict=True)
+        }
+        if len(memory) < 6 or not all(memory.values()):
+            sys.exit(f"the memory read is implausible (a container at 0 B, or one missing): {memory}")
 
         say(f"load on {PAGE} through nginx + gunicorn (wrk, 15 s, 32 connections)")
         wait_http(f"http://127.0.0.1:{HTTP_PORT}{PAGE}")
