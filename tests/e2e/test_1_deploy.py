@@ -103,3 +103,16 @@ def test_a_deploy_removes_the_image_archives_of_earlier_releases(deployed):
     assert len([name for name in shipped if name.endswith(".tar")]) == 4, shipped
     assert sorted(path.name for path in (KIT / "images").iterdir()) == on_controller
     assert sorted(on_controller) == sorted(name for name in shipped if name.endswith(".tar"))
+
+
+def test_the_sandbox_refuses_a_key_it_was_not_handed(deployed, tmp_path):
+    """kit-vds keeps the key it was handed first: another key is named, with the fix, before any SSH."""
+    other_key = tmp_path.resolve() / "id_ed25519"
+    returncode, output, _ = playbook("sandbox.yml", "-e", f"sandbox_ssh_key={other_key}", check=False)
+    said = " ".join(output.split())  # the yaml callback wraps long messages
+    assert returncode != 0
+    assert f"kit-vds existed already and does not accept the key {other_key}.pub" in said, output[-3000:]
+    assert "make demo-down" in said
+    assert "Permission denied" not in output
+    playbook("sandbox.yml")
+    assert ssh("true").returncode == 0
