@@ -43,12 +43,12 @@ def wrk(url, seconds=15, connections=32):
     return rps, p99_ms, int(errors.group(1)) if errors else 0
 
 
-def container_memory(container_id):
-    """A container's memory use as `docker stats` counts it: usage less inactive page cache.
+def container_memory(pid):
+    """The memory use of the container whose main process is ``pid``, as `docker stats`
+    counts it: usage less inactive page cache.
 
     Read from the container's cgroup, because `docker stats` reports 0 B on
     hosts where the daemon cannot find the cgroup mount (seen on the CI host)."""
-    pid = subprocess.check_output(["docker", "inspect", "-f", "{{.State.Pid}}", container_id], text=True).strip()
     paths = {}  # controller -> cgroup path, from the lines "id:controllers:path"
     for line in Path(f"/proc/{pid}/cgroup").read_text().splitlines():
         _, controllers, path = line.split(":", 2)
@@ -65,7 +65,7 @@ def container_memory(container_id):
         usage = int((directory / usage_file).read_text())
         stat = dict(line.split() for line in (directory / "memory.stat").read_text().splitlines())
     except OSError as exc:
-        sys.exit(f"cannot read the memory of container {container_id} from its cgroup {directory}: {exc}")
+        sys.exit(f"cannot read the memory of the container of pid {pid} from its cgroup {directory}: {exc}")
     return usage - min(int(stat.get(inactive_key, 0)), usage)
 
 
@@ -100,10 +100,10 @@ def main():
         ids = subprocess.check_output(
             ["docker", "ps", "-q", "--filter", "label=com.docker.compose.project=kit-bench"], text=True
         ).split()
-        names = subprocess.check_output(["docker", "inspect", "-f", "{{.Name}}", *ids], text=True).split()
+        inspected = subprocess.check_output(["docker", "inspect", "-f", "{{.Name}} {{.State.Pid}}", *ids], text=True)
         memory = {
-            name.strip("/").removeprefix("kit-bench-").removesuffix("-1"): container_memory(cid)
-            for cid, name in zip(ids, names, strict=True)
+            name.strip("/").removeprefix("kit-bench-").removesuffix("-1"): container_memory(pid)
+            for name, pid in (line.split() for line in inspected.splitlines())
         }
         if len(memory) < 6 or not all(memory.values()):
             sys.exit(f"the memory read is implausible (a container at 0 B, or one missing): {memory}")
