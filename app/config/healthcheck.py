@@ -1,22 +1,47 @@
-"""Container healthchecks: ``python -m config.healthcheck web|beat``.
+"""Container healthchecks: ``python config/healthcheck.py web|worker|beat``.
 
-web:  GET http://127.0.0.1:8000/healthz answers 200.
-beat: the broker answers and beat has written its schedule file (it exists
-      once beat has started and synced).
-Exits 0 when healthy, 1 with a one-line reason otherwise. The worker's
-check is ``celery inspect ping`` against itself (see compose.yml).
+web:    GET http://127.0.0.1:8000/healthz answers 200.
+worker: the worker's alive file (config.celery.AliveFile touches it every
+        WORKER_ALIVE_EVERY seconds while it consumes from the broker) is fresh.
+beat:   the broker answers and beat has written its schedule file (it exists
+        once beat has started and synced).
+Exits 0 when healthy, 1 with a one-line reason otherwise. Run as a script, not
+with ``-m``: the config package imports Celery, which would make every check
+cost a second of CPU; this file imports only the standard library (and redis,
+for beat), so compose can run the checks every few seconds.
 """
 
 import glob
 import os
 import sys
+import time
 import urllib.request
+
+# How often the worker touches its alive file, and the age past which the
+# check fails (a few missed beats: a busy event loop may be late).
+WORKER_ALIVE_EVERY = 2.0
+WORKER_ALIVE_STALE = 15.0
+
+
+def worker_alive_file():
+    # /tmp is the container's own tmpfs (compose.yml), not a shared directory.
+    return os.environ.get("WORKER_ALIVE_FILE", "/tmp/celery-worker.alive")  # noqa: S108
 
 
 def web():
     with urllib.request.urlopen("http://127.0.0.1:8000/healthz", timeout=4) as response:
         if response.status != 200:
             raise RuntimeError(f"/healthz answered {response.status}")
+
+
+def worker():
+    path = worker_alive_file()
+    try:
+        age = time.time() - os.stat(path).st_mtime
+    except FileNotFoundError:
+        raise RuntimeError(f"{path} is missing: the worker is not consuming from the broker") from None
+    if age > WORKER_ALIVE_STALE:
+        raise RuntimeError(f"{path} is {age:.0f} s old: the worker's event loop is stuck or lost the broker")
 
 
 def beat():
@@ -29,9 +54,9 @@ def beat():
 
 
 def main(argv):
-    checks = {"web": web, "beat": beat}
+    checks = {"web": web, "worker": worker, "beat": beat}
     if len(argv) != 2 or argv[1] not in checks:
-        print(f"usage: python -m config.healthcheck {'|'.join(checks)}", file=sys.stderr)
+        print(f"usage: python config/healthcheck.py {'|'.join(checks)}", file=sys.stderr)
         return 2
     try:
         checks[argv[1]]()

@@ -128,13 +128,15 @@ def worker(django_db_setup, django_db_blocker, exchange_dir, tmp_path_factory):
     from config.celery import app
 
     name = f"test-{uuid.uuid4().hex[:8]}@localhost"
+    workdir = tmp_path_factory.mktemp("worker")
     process = CeleryProcess(
         "worker",
         ["--pool", "prefork", "--concurrency", "2", "--hostname", name, "--loglevel", "INFO", "--without-gossip"],
-        celery_env(exchange_dir),
-        tmp_path_factory.mktemp("worker") / "worker.log",
+        celery_env(exchange_dir, WORKER_ALIVE_FILE=str(workdir / "alive")),
+        workdir / "worker.log",
     )
     process.name = name
+    process.alive_file = workdir / "alive"
 
     def answers():
         process.check_alive()

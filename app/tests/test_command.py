@@ -49,6 +49,18 @@ def test_async_wait_blocks_for_the_result():
     assert "result after" in result.stdout and "'Processed: smoke'" in result.stdout
 
 
+def test_async_delay_zero_is_a_quick_round_trip_as_a_deploy_runs_it():
+    result = run("--async", "--message", "deploy smoke test", "--delay", "0", "--wait", "1.5")
+    assert result.returncode == 0, result.stderr  # the default 2 s of work would miss 1.5 s
+    assert "'Processed: deploy smoke test'" in result.stdout
+
+
+def test_negative_delay_is_refused():
+    result = run("--delay", "-1")
+    assert result.returncode == 1
+    assert "--delay must be 0 or more seconds, not -1" in result.stderr
+
+
 def test_async_example_wait_with_default_timeout():
     result = run("--async", "--example", "--message", "ex", "--wait")
     assert result.returncode == 0, result.stderr

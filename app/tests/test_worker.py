@@ -1,6 +1,8 @@
-"""The running worker's effective configuration and its log."""
+"""The running worker's effective configuration, its log and its healthcheck."""
 
+import os
 import re
+import time
 
 import pytest
 
@@ -37,3 +39,28 @@ def test_worker_log_is_plain_with_task_ids(worker):
     assert re.match(
         rf"^\d{{4}}-\d\d-\d\d \d\d:\d\d:\d\d,\d{{3}} INFO celery\.app\.trace \[{result.id}\] Task ", task_lines()[0]
     )
+
+
+def test_worker_keeps_its_alive_file_fresh_for_the_healthcheck(worker, monkeypatch):
+    from config import healthcheck
+
+    monkeypatch.setenv("WORKER_ALIVE_FILE", str(worker.alive_file))
+    assert worker.alive_file.exists(), "the consuming worker has not written its alive file"
+    healthcheck.worker()  # fresh: passes
+
+    stale = time.time() - 10 * healthcheck.WORKER_ALIVE_STALE
+    os.utime(worker.alive_file, (stale, stale))
+    with pytest.raises(RuntimeError, match="old: the worker's event loop is stuck"):
+        healthcheck.worker()
+    # The worker's timer touches it again within a few seconds.
+    wait_until(lambda: worker.alive_file.stat().st_mtime > stale + 60, 10, "the worker to touch its alive file")
+    healthcheck.worker()
+
+
+def test_worker_healthcheck_fails_without_the_file(tmp_path, monkeypatch):
+    from config import healthcheck
+
+    monkeypatch.setenv("WORKER_ALIVE_FILE", str(tmp_path / "missing"))
+    assert healthcheck.main(["healthcheck.py", "worker"]) == 1
+    with pytest.raises(RuntimeError, match="missing: the worker is not consuming"):
+        healthcheck.worker()

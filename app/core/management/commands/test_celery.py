@@ -6,6 +6,7 @@
                                                 the result; exit 1 on failure or timeout
     --example                                   use example_async_task instead
     --message TEXT                              the message (or name, with --example)
+    --delay SECONDS                             how long test_task works (2; a deploy uses 0)
 
 A deploy runs ``--async --wait`` as its smoke test.
 """
@@ -39,6 +40,9 @@ class Command(BaseCommand):
         parser.add_argument("--example", action="store_true", help="run example_async_task instead of test_task")
         parser.add_argument("--count", type=int, default=3, help="with --example: how many results (3)")
         parser.add_argument(
+            "--delay", type=float, default=2.0, metavar="SECONDS", help="how long test_task works, in seconds (2)"
+        )
+        parser.add_argument(
             "--wait",
             nargs="?",
             const=DEFAULT_WAIT,
@@ -47,10 +51,12 @@ class Command(BaseCommand):
             help=f"with --async: wait for the result, {DEFAULT_WAIT:g} s unless given; exit 1 on failure or timeout",
         )
 
-    def handle(self, *args, run_async, message, example, count, wait, **options):
+    def handle(self, *args, run_async, message, example, count, delay, wait, **options):
         if wait is not None and not run_async:
             raise CommandError("--wait goes with --async: add --async to send the task to a worker")
-        task, task_args = (example_async_task, (message, count)) if example else (test_task, (message,))
+        if delay < 0:
+            raise CommandError(f"--delay must be 0 or more seconds, not {delay:g}")
+        task, task_args = (example_async_task, (message, count)) if example else (test_task, (message, delay))
 
         if not run_async:
             result = task.apply(args=task_args)
