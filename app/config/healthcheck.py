@@ -6,8 +6,8 @@ worker: the worker's alive file (config.celery.AliveFile touches it every
 beat:   the broker answers and beat has written its schedule file (it exists
         once beat has started and synced).
 Exits 0 when healthy, 1 with a one-line reason otherwise. Run as a script, not
-with ``-m``: the config package imports Celery, which would make every check
-cost a second of CPU; this file imports only the standard library (and redis,
+with ``-m``: the config package imports Celery, which would add about 0.4 s
+of CPU to every check; this file imports only the standard library (and redis,
 for beat), so compose can run the checks every few seconds.
 """
 
