@@ -21,6 +21,9 @@ SKIPPED_ON_A_RERUN = [
     "base : Install the deploy user's SSH public keys (and only those)",
     "base : Let the deploy user use sudo without a password",
     "base : Allow the SSH port and the public TCP ports through ufw",
+    "base : Deny incoming traffic by default",
+    "base : Allow outgoing traffic by default",
+    "base : Create the drop-in directory of ssh.socket",
     "base : Keep the current sshd drop-in for a rollback",
     "base : Write the sshd drop-in",
     "base : Write the ssh.socket drop-in with the SSH port",
@@ -28,21 +31,23 @@ SKIPPED_ON_A_RERUN = [
     "docker : Install Docker and the docker modules' Python libraries from the distribution",
     "docker : Create /etc/docker",
     "docker : Write daemon.json with log rotation and live-restore",
+    "docker : Create the drop-in directory",
     "docker : Write the daemon's environment drop-in",
     "docker : Enable and start docker",
     "docker : Add users to the docker group",
     "django_stack : Create the stack's directory",
     "django_stack : Write the env file",
     "django_stack : Copy the compose file as it is",
+    "django_stack : Create the nginx configuration directory",
     "django_stack : Copy the nginx configuration as it is",
     "django_stack : Copy the image archives the server lacks",
 ]
 
 
 def task_results(output):
-    """{task name: the result words of its lines (ok, changed, skipping, ...)}."""
+    """{task or handler name: the result words of its lines (ok, changed, skipping, ...)}."""
     results = {}
-    for block in re.split(r"^TASK \[", output, flags=re.M)[1:]:
+    for block in re.split(r"^(?:TASK|RUNNING HANDLER) \[", output, flags=re.M)[1:]:
         name = block.split("]", 1)[0]
         results.setdefault(name, []).extend(re.findall(r"^(\w+): \[sandbox", block, flags=re.M))
     return results
@@ -54,6 +59,43 @@ def test_second_run_changes_nothing(deployed):
     results = task_results(output)
     ran = {name: results.get(name) for name in SKIPPED_ON_A_RERUN if set(results.get(name, [])) != {"skipping"}}
     assert ran == {}, "a probe no longer matches what its module leaves (or a task was renamed)"
+
+
+def test_a_rerun_puts_back_what_was_changed_by_hand(deployed, tmp_path):
+    """No probe skips a module that has something to do."""
+    stray = tmp_path / "stray"
+    subprocess.run(["ssh-keygen", "-q", "-t", "ed25519", "-N", "", "-C", "stray", "-f", str(stray)], check=True)
+    stray_key = stray.with_suffix(".pub").read_text().strip()
+    ssh(
+        "set -e; sudo chmod 0400 /etc/sudoers.d/kit-deploy"
+        f"; echo '{stray_key}' >> ~/.ssh/authorized_keys"
+        "; sudo timedatectl set-timezone Europe/Berlin"
+        "; sudo rm /etc/apt/apt.conf.d/52kit-unattended-upgrades"
+        "; sudo chown deploy /srv/shop/.env"
+        "; echo '# edited by hand' | sudo tee -a /srv/shop/compose.yml /srv/shop/nginx/default.conf >/dev/null"
+        "; docker restart shop-proxy-1 >/dev/null"  # nginx now reads the edited file
+    )
+    _, output, _ = playbook("site.yml")
+    repaired = [
+        "base : Let the deploy user use sudo without a password",
+        "base : Install the deploy user's SSH public keys (and only those)",
+        "base : Set the time zone",
+        "base : Set the reboot policy of unattended upgrades",
+        "django_stack : Write the env file",
+        "django_stack : Copy the compose file as it is",
+        "django_stack : Copy the nginx configuration as it is",
+        "django_stack : Restart nginx to read its new configuration",
+    ]
+    results = task_results(output)
+    assert {name: results.get(name) for name in repaired} == {name: ["changed"] for name in repaired}
+    assert ssh(
+        "sudo stat -c '%a %U' /etc/sudoers.d/kit-deploy /srv/shop/.env /etc/apt/apt.conf.d/52kit-unattended-upgrades"
+    ).stdout.split() == ["440", "root", "600", "root", "644", "root"]
+    assert stray_key.split()[1] not in ssh("cat ~/.ssh/authorized_keys").stdout
+    assert ssh("timedatectl show --property=Timezone --value").stdout.strip() == "UTC"
+    served = ssh("docker exec shop-proxy-1 cat /etc/nginx/conf.d/default.conf").stdout
+    assert served == (KIT.parent / "compose" / "nginx" / "default.conf").read_text()
+    assert "edited by hand" not in ssh("sudo cat /srv/shop/compose.yml").stdout
 
 
 def test_root_login_is_closed_and_the_deploy_user_works(deployed):
