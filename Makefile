@@ -8,7 +8,7 @@ PYTEST_ARGS ?=
 # make molecule SCENARIO=docker runs one scenario (several: SCENARIO="base docker").
 SCENARIO ?=
 
-.PHONY: help venv services services-down docker images dev dev-down lint format test test-app test-stack \
+.PHONY: help venv services services-down docker images dev dev-down lint format test test-images test-app test-stack \
 	sandbox-image demo demo-down test-e2e molecule \
 	bench-import bench-stack bench-deploy lock clean
 
@@ -26,16 +26,16 @@ $(BIN)/.installed: app/requirements.txt app/requirements-dev.txt requirements-an
 venv: $(BIN)/.installed ## create .venv with the pinned app, test and Ansible (controller) dependencies
 
 services: ## install (when missing) and start PostgreSQL and Redis for the tests
-	@bash tests/services.sh up
+	@bash scripts/services.sh up
 
 services-down: ## stop the test PostgreSQL and Redis
-	@bash tests/services.sh down
+	@bash scripts/services.sh down
 
 docker: ## install (when missing) and start a Docker engine with the Compose v2 and buildx plugins
-	@docker info >/dev/null 2>&1 && docker compose version >/dev/null 2>&1 && docker buildx version >/dev/null 2>&1 || bash tests/docker.sh up
+	@docker info >/dev/null 2>&1 && docker compose version >/dev/null 2>&1 && docker buildx version >/dev/null 2>&1 || bash scripts/docker.sh up
 
 images: docker ## pick the stack's base images: official ones, or local stand-ins when no registry answers
-	@bash tests/images.sh
+	@bash scripts/images.sh
 
 dev: docker images ## the local stack: build, migrate, collectstatic, demo superuser; prints the URL
 	@bash compose/dev.sh up
@@ -55,6 +55,10 @@ format: venv ## apply ruff's fixes and formatting
 	$(BIN)/ruff check --fix app tests molecule
 	$(BIN)/ruff format app tests molecule
 
+test-images: venv images sandbox-image ## the kit-local images against real containers: each one's contract, the VDS's boot and SSH
+	@echo "==> image tests"
+	$(BIN)/pytest tests/images $(PYTEST_ARGS)
+
 test-app: venv services ## the app's suite alone: real PostgreSQL, Redis and Celery worker
 	@echo "==> app tests"
 	$(BIN)/pytest app/tests $(PYTEST_ARGS)
@@ -63,7 +67,7 @@ test-stack: venv images ## the compose stack's tests: real images, real docker c
 	@echo "==> stack tests"
 	$(BIN)/pytest tests/stack $(PYTEST_ARGS)
 
-test: lint test-app test-stack test-e2e molecule ## every check the project has (what .ci/run runs)
+test: lint test-images test-app test-stack test-e2e molecule ## every check the project has (what .ci/run runs)
 
 bench-import: venv services ## import 20,000 products through a real worker; prints products/s
 	$(BIN)/python tests/bench/bench_import.py
@@ -76,21 +80,21 @@ bench-deploy: venv images sandbox-image ## the playbooks on the sandbox: cold si
 	$(BIN)/python tests/bench/bench_deploy.py
 
 lock: ## re-pin app/requirements*.txt from app/requirements*.in
-	bash tests/lock.sh
+	bash scripts/lock.sh
 
 sandbox-image: docker ## build kit-local/vds:13, the sandbox VDS's image (Debian 13, systemd, sshd)
-	@bash tests/images/build.sh --no-check vds
+	@bash scripts/images/build.sh vds
 
 demo: venv images sandbox-image ## the main job: a throw-away Debian 13 VDS provisioned over SSH by site.yml
 	@echo "==> the sandbox VDS: Debian 13 with systemd and sshd, on 127.0.0.1:2222"
-	$(BIN)/ansible-playbook playbooks/sandbox.yml
+	$(BIN)/ansible-playbook sandbox/sandbox.yml
 	@echo "==> playbooks/site.yml over SSH, exactly as against a real server"
 	$(BIN)/ansible-playbook playbooks/site.yml
 	@printf '\nThe demo is up:\n  admin  http://127.0.0.1:8080/admin/\n  login  admin / %s\n  ssh    ssh -i .kit/ssh/id_ed25519 -p 2222 deploy@127.0.0.1\n  down   make demo-down\n' \
 		"$$(cat .kit/sandbox/admin_password)"
 
 demo-down: venv ## remove the sandbox VDS (container, volume, network)
-	$(BIN)/ansible-playbook playbooks/sandbox.yml -e sandbox_state=absent
+	$(BIN)/ansible-playbook sandbox/sandbox.yml -e sandbox_state=absent
 
 test-e2e: venv images sandbox-image ## the playbooks end to end: a fresh sandbox VDS, site.yml over SSH, checks
 	@echo "==> end-to-end tests"
@@ -99,7 +103,7 @@ test-e2e: venv images sandbox-image ## the playbooks end to end: a fresh sandbox
 molecule: venv images sandbox-image ## molecule scenarios with testinfra: all, or SCENARIO=docker; each one timed
 	@echo "==> the verify guard: no host collected must fail"
 	$(BIN)/pytest tests/molecule $(PYTEST_ARGS)
-	@bash tests/molecule.sh $(SCENARIO)
+	@bash scripts/molecule.sh $(SCENARIO)
 
 clean: ## remove .venv and caches
 	rm -rf $(VENV) .pytest_cache .ruff_cache

@@ -1,6 +1,6 @@
 """make bench-import: import 20,000 products through a real Celery worker and print products/s.
 
-Runs against the PostgreSQL and Redis of tests/services.sh, in a database of
+Runs against the PostgreSQL and Redis of scripts/services.sh, in a database of
 its own (kit_bench) and Redis databases 4-6, so it never touches the tests'
 or a developer's data. Prints figures; asserts nothing (goal: >= 2,000 products/s
 on the 2-core CI host, progress updates on).

@@ -12,8 +12,8 @@ from e2ekit import playbook
 @pytest.fixture(scope="session")
 def deployed():
     """The output of a first site.yml run against a new sandbox."""
-    playbook("sandbox.yml", "-e", "sandbox_state=absent")
-    playbook("sandbox.yml")
+    playbook("sandbox/sandbox.yml", "-e", "sandbox_state=absent")
+    playbook("sandbox/sandbox.yml")
     _, output, recap = playbook("site.yml")
     assert recap["failed"] == 0 and recap["unreachable"] == 0
     return output

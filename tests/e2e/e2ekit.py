@@ -22,10 +22,11 @@ RECAP = re.compile(r"^sandbox\s+: ok=(\d+)\s+changed=(\d+)\s+unreachable=(\d+)\s
 
 
 def playbook(name, *args, check=True, timeout=1800):
-    """Run playbooks/<name>; returns (returncode, output, recap dict)."""
+    """Run playbooks/<name>, or a path from the repository root (sandbox/sandbox.yml);
+    returns (returncode, output, recap dict)."""
     started = time.monotonic()
     result = subprocess.run(
-        [str(BIN / "ansible-playbook"), f"playbooks/{name}", *args],
+        [str(BIN / "ansible-playbook"), name if "/" in name else f"playbooks/{name}", *args],
         cwd=ROOT, capture_output=True, text=True, timeout=timeout,
         env={**os.environ, "ANSIBLE_FORCE_COLOR": "0", "ANSIBLE_NOCOLOR": "1"},
     )  # fmt: skip

@@ -1,7 +1,7 @@
 """Helpers for the compose stack tests: the real `docker compose` CLI, env files, admin login.
 
 A session fixture brings the stack up from nothing with a throw-away env file
-(random secrets, the images that tests/images.sh chose: official ones where a
+(random secrets, the images that scripts/images.sh chose: official ones where a
 registry answers, local stand-ins otherwise), runs the one-off jobs, and
 takes it all down (volumes too) at the end. Tests reach it only through
 127.0.0.1.
@@ -45,7 +45,7 @@ def write_env(path, values):
 def stack_env(**overrides):
     """An env file's values: env.example, test secrets, the chosen images."""
     if not IMAGES_ENV.exists():
-        pytest.fail(f"{IMAGES_ENV} is missing: run `make images` (tests/images.sh) first")
+        pytest.fail(f"{IMAGES_ENV} is missing: run `make images` (scripts/images.sh) first")
     values = read_env(ROOT / "compose" / "env.example")
     values.update(
         SECRET_KEY=secrets.token_urlsafe(50),

@@ -4,7 +4,7 @@
 # the headless Chromium (with chromedriver) that its browser tests drive:
 #   PostgreSQL: the distribution's cluster, role/database "kit" (password "kit")
 #   Redis:      a dedicated redis-server on 127.0.0.1:6380 (password "kit-test")
-# Usage: tests/services.sh up | down | status
+# Usage: scripts/services.sh up | down | status
 # Idempotent: a second "up" finds everything running and changes nothing.
 set -euo pipefail
 
@@ -92,5 +92,5 @@ case "${1:-up}" in
     read -r ver name _ status < <(pg_cluster) && [ "$status" = online ] && $SUDO pg_ctlcluster "$ver" "$name" stop
     echo "stopped" ;;
   status) pg_lsclusters; redis_ping && echo "redis: up" || echo "redis: down" ;;
-  *) die "usage: tests/services.sh up|down|status" ;;
+  *) die "usage: scripts/services.sh up|down|status" ;;
 esac

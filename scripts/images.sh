@@ -2,7 +2,7 @@
 # Chooses the base images the stack runs and writes them to .kit/images.env:
 # the official images (python:3.13-slim, postgres:17, redis:7, nginx:1.27)
 # where a registry answers, local stand-ins with the same contract, built by
-# tests/images/build.sh from a debootstrapped Debian 13, where none does.
+# scripts/images/build.sh from a debootstrapped Debian 13, where none does.
 # make dev and the stack tests append .kit/images.env to their env file.
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -27,17 +27,17 @@ done
 
 if $pulled; then
   cat >"$OUT" <<EOT
-# Written by tests/images.sh: a registry answered, so the official images.
+# Written by scripts/images.sh: a registry answered, so the official images.
 PYTHON_IMAGE=python:3.13-slim
 POSTGRES_IMAGE=postgres:17
 REDIS_IMAGE=redis:7
 NGINX_IMAGE=nginx:1.27
 EOT
 else
-  bash tests/images/build.sh
+  bash scripts/images/build.sh
   cat >"$OUT" <<EOT
-# Written by tests/images.sh: no registry answered, so local stand-ins
-# (tests/images/build.sh) with the official images' contract.
+# Written by scripts/images.sh: no registry answered, so local stand-ins
+# (scripts/images/build.sh) with the official images' contract.
 PYTHON_IMAGE=kit-local/python:3.13-slim
 POSTGRES_IMAGE=kit-local/postgres:17
 REDIS_IMAGE=kit-local/redis:8

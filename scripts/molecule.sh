@@ -1,8 +1,8 @@
 #!/usr/bin/env bash
 # Runs molecule scenarios (molecule/*/molecule.yml) one after another with
 # `molecule test`, then prints each one's result and time.
-#   tests/molecule.sh              every scenario: bad-input, base, docker, default
-#   tests/molecule.sh docker base  only those
+#   scripts/molecule.sh              every scenario: bad-input, base, docker, default
+#   scripts/molecule.sh docker base  only those
 # Every scenario runs even when an earlier one fails; the exit code is 1 if any
 # failed. Needs the venv (make venv), a Docker engine (make docker), the VDS
 # image (make sandbox-image) and, for default, the stack's images (make images):

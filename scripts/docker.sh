@@ -197,5 +197,5 @@ case "${1:-}" in
   status)
     if engine_answers; then show_versions; else echo "no Docker engine answers"; exit 1; fi
     ;;
-  *) die "usage: tests/docker.sh up | down | status" ;;
+  *) die "usage: scripts/docker.sh up | down | status" ;;
 esac
