@@ -6,6 +6,7 @@ traceback, and before anything connects anywhere.
 """
 
 import os
+import re
 
 
 class ConfigError(SystemExit):
@@ -13,6 +14,18 @@ class ConfigError(SystemExit):
 
     def __init__(self, name, problem):
         super().__init__(f"configuration error: {name} {problem}")
+
+
+# The placeholders of our examples (compose/env.example, the vault example's
+# replace-with-...), Django's startproject keys, and their like: never a secret.
+_PLACEHOLDER = re.compile(
+    r"(?i)^(change[-_ ]?me|replace[-_ ]?(with|me)|your[-_ ]|django-insecure|insecure)"
+    r"|^(password|passw0rd|secret|postgres|redis|admin|dev|test|example|x+)$"
+)
+
+
+def is_placeholder(value):
+    return bool(_PLACEHOLDER.search(value or ""))
 
 
 _TRUE = {"1", "true", "yes", "on"}

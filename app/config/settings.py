@@ -17,25 +17,17 @@ BASE_DIR = Path(__file__).resolve().parent.parent
 # --- Core --------------------------------------------------------------------
 DEBUG = env.boolean("DEBUG", default=False)
 
-# Values that look like a secret but are the placeholders of our examples.
-PLACEHOLDER_SECRET_KEYS = {"change-me", "changeme", "secret", "dev"}
-_DEV_SECRET_KEY = "dev-only-insecure-key-never-used-when-DEBUG-is-off"  # noqa: S105 - refused unless DEBUG
+# Used only with DEBUG on and no SECRET_KEY set; a placeholder itself, so never accepted from the environment.
+_DEV_SECRET_KEY = "django-insecure-dev-only-key-never-used-when-DEBUG-is-off"  # noqa: S105
+_GENERATE_KEY = "set a long random one (python3 -c 'import secrets; print(secrets.token_urlsafe(50))')"
 SECRET_KEY = env.string("SECRET_KEY", default="")
-if not DEBUG and (
-    not SECRET_KEY
-    or SECRET_KEY.lower() in PLACEHOLDER_SECRET_KEYS
-    or SECRET_KEY.startswith(("django-insecure", "change-me"))
-    or SECRET_KEY == _DEV_SECRET_KEY
-):
-    raise env.ConfigError(
-        "SECRET_KEY",
-        "is missing or a placeholder while DEBUG is off; set it to a long random string "
-        "(python -c 'import secrets; print(secrets.token_urlsafe(50))')",
-    )
-if not SECRET_KEY:
-    SECRET_KEY = _DEV_SECRET_KEY
+if env.is_placeholder(SECRET_KEY):
+    raise env.ConfigError("SECRET_KEY", f"is a placeholder, not a secret; {_GENERATE_KEY}")
+if not DEBUG and not SECRET_KEY:
+    raise env.ConfigError("SECRET_KEY", f"is not set while DEBUG is off; {_GENERATE_KEY}")
 if not DEBUG and len(SECRET_KEY) < 32:
-    raise env.ConfigError("SECRET_KEY", "is shorter than 32 characters; use a long random string")
+    raise env.ConfigError("SECRET_KEY", f"is shorter than 32 characters; {_GENERATE_KEY}")
+SECRET_KEY = SECRET_KEY or _DEV_SECRET_KEY
 
 ALLOWED_HOSTS = env.items("ALLOWED_HOSTS", "localhost,127.0.0.1,[::1]")
 CSRF_TRUSTED_ORIGINS = env.items("CSRF_TRUSTED_ORIGINS", "")

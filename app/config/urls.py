@@ -8,7 +8,7 @@ admin.site.site_header = "Shop administration"
 admin.site.site_title = "Shop admin"
 
 urlpatterns = [
-    path("healthz", core_views.healthz, name="healthz"),
+    # /healthz (liveness) is answered by core.middleware.HealthzMiddleware, before routing.
     path("readyz", core_views.readyz, name="readyz"),
     path("admin/", admin.site.urls),
     path("", RedirectView.as_view(url="/admin/", permanent=False)),

@@ -1,7 +1,8 @@
-"""Answer the liveness probe before host validation and sessions.
+"""Answer the liveness probe, /healthz, before host validation, sessions and routing.
 
-Docker's healthcheck calls http://127.0.0.1:8000/healthz, whose Host header
-is not in ALLOWED_HOSTS on a server; liveness must not depend on it."""
+Docker's healthcheck (config/healthcheck.py) calls http://127.0.0.1:8000/healthz,
+whose Host header is not in ALLOWED_HOSTS on a server; liveness must not depend
+on it, nor on the database or Redis."""
 
 from django.http import JsonResponse
 

@@ -1,4 +1,4 @@
-"""Demo tasks used by ``manage.py test_celery`` and the deploy smoke test, and housekeeping."""
+"""Demo tasks used by ``manage.py test_celery``, the deploy smoke test and ``make bench-stack``; housekeeping."""
 
 import logging
 import time
@@ -25,12 +25,6 @@ def example_async_task(name, count):
         raise ValueError(f"count must be 0 or more, not {count}")
     results = [f"{name} #{index}" for index in range(1, count + 1)]
     return {"name": name, "count": count, "results": results, "status": "completed"}
-
-
-@shared_task(name="core.timestamp_task")
-def timestamp_task(sent_at):
-    """Return when it was sent and when it started, for ``manage.py bench_celery``."""
-    return {"sent_at": sent_at, "started_at": time.time()}
 
 
 @shared_task(name="core.clear_expired_sessions")

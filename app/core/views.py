@@ -1,4 +1,4 @@
-"""Liveness and readiness probes for Docker healthchecks and load balancers."""
+"""The readiness probe for load balancers and deploys (liveness, /healthz, is core.middleware)."""
 
 import logging
 import time
@@ -11,13 +11,6 @@ from django.views.decorators.http import require_GET
 from core.redis import get_redis
 
 log = logging.getLogger(__name__)
-
-
-@never_cache
-@require_GET
-def healthz(request):
-    """Liveness: the process answers. Touches neither the database nor Redis."""
-    return JsonResponse({"status": "ok"})
 
 
 def _check_database():

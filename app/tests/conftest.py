@@ -1,6 +1,6 @@
 """Fixtures for the app suite: a real Celery worker (and beat) on the test database.
 
-The suite needs the PostgreSQL and Redis that tests/services.sh starts (or any
+The suite needs the PostgreSQL and Redis that scripts/services.sh starts (or any
 others named by DATABASE_URL / CELERY_BROKER_URL / ... in the environment).
 When they do not answer, every test errors with a message saying so: nothing
 is skipped.
@@ -51,7 +51,7 @@ def services_answer():
         try:
             redis.Redis.from_url(url, socket_connect_timeout=3).ping()
         except redis.RedisError as exc:
-            pytest.fail(f"Redis at {url.split('@')[-1]} does not answer ({exc}): run `bash tests/services.sh up`")
+            pytest.fail(f"Redis at {url.split('@')[-1]} does not answer ({exc}): run `bash scripts/services.sh up`")
     db = settings.DATABASES["default"]
     try:
         psycopg.connect(
@@ -63,7 +63,9 @@ def services_answer():
             connect_timeout=3,
         ).close()
     except psycopg.Error as exc:
-        pytest.fail(f"PostgreSQL at {db['HOST']}:{db['PORT']} does not answer ({exc}): run `bash tests/services.sh up`")
+        pytest.fail(
+            f"PostgreSQL at {db['HOST']}:{db['PORT']} does not answer ({exc}): run `bash scripts/services.sh up`"
+        )
     # Start from empty test queues, results and locks.
     for url in {settings.CELERY_BROKER_URL, settings.CELERY_RESULT_BACKEND, settings.REDIS_URL}:
         redis.Redis.from_url(url).flushdb()

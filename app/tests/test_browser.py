@@ -26,7 +26,7 @@ STATUS_PATH = "/admin/imports/importsession/status/"
 def browser(tmp_path_factory):
     chromium, driver = shutil.which("chromium"), shutil.which("chromedriver")
     if not (chromium and driver):
-        pytest.fail("chromium and chromedriver are not installed: run `bash tests/services.sh up`")
+        pytest.fail("chromium and chromedriver are not installed: run `bash scripts/services.sh up`")
     options = webdriver.ChromeOptions()
     options.binary_location = chromium
     for argument in (

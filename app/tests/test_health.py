@@ -24,7 +24,7 @@ def _port_open():
 def own_redis(settings, tmp_path):
     server = shutil.which("redis-server")
     if server is None:
-        pytest.fail("redis-server is not installed: run `bash tests/services.sh up`")
+        pytest.fail("redis-server is not installed: run `bash scripts/services.sh up`")
     assert not _port_open(), f"127.0.0.1:{PORT} is taken; this test needs it for its own Redis"
     proc = subprocess.Popen(
         [server, "--port", str(PORT), "--bind", "127.0.0.1", "--save", "", "--dir", str(tmp_path)],
@@ -43,6 +43,14 @@ def test_healthz_is_liveness_only(client, settings):
     response = client.get("/healthz")
     assert response.status_code == 200
     assert response.json() == {"status": "ok"}
+    assert response["Cache-Control"] == "no-store"
+
+
+def test_healthz_answers_any_host_as_docker_calls_it(client):
+    """config/healthcheck.py sends Host: 127.0.0.1:8000, which a server's ALLOWED_HOSTS lacks."""
+    assert client.get("/healthz", HTTP_HOST="127.0.0.1:8000").status_code == 200
+    assert client.head("/healthz", HTTP_HOST="unknown.example").status_code == 200
+    assert client.get("/readyz", HTTP_HOST="unknown.example").status_code == 400
 
 
 def test_readyz_answers_503_while_redis_is_stopped(client, own_redis):

@@ -51,10 +51,10 @@ def test_good_environment_starts():
 @pytest.mark.parametrize(
     ("overrides", "expected"),
     [
-        ({"SECRET_KEY": None}, "configuration error: SECRET_KEY is missing or a placeholder while DEBUG is off"),
-        ({"SECRET_KEY": "change-me"}, "configuration error: SECRET_KEY is missing or a placeholder"),
-        ({"SECRET_KEY": "django-insecure-abcdefghijklmnopqrstuvwxyz012345"}, "configuration error: SECRET_KEY is"),
-        ({"SECRET_KEY": "short-key"}, "configuration error: SECRET_KEY is shorter than 32 characters"),
+        ({"SECRET_KEY": None}, "configuration error: SECRET_KEY is not set while DEBUG is off; set a long random"),
+        ({"SECRET_KEY": "change-me"}, "configuration error: SECRET_KEY is a placeholder, not a secret; set a long"),
+        ({"SECRET_KEY": "django-insecure-abcdefghijklmnopqrstuvwxyz012345"}, "configuration error: SECRET_KEY is a pl"),
+        ({"SECRET_KEY": "short-key"}, "configuration error: SECRET_KEY is shorter than 32 characters; set a long"),
         ({"DEBUG": "maybe"}, "configuration error: DEBUG must be true or false"),
         ({"DATABASE_URL": None}, "configuration error: DATABASE_URL is not set"),
         (
@@ -98,6 +98,15 @@ def test_bad_value_stops_start_up_with_one_line(overrides, expected):
 def test_debug_on_runs_without_a_secret_key():
     result = start(DEBUG="true", SECRET_KEY=None)
     assert result.returncode == 0, result.stderr
+
+
+def test_debug_on_still_refuses_a_placeholder_secret_key():
+    result = start(DEBUG="true", SECRET_KEY="replace-with-50-random-characters-from-python-secrets-token-urlsafe")
+    assert result.returncode == 1
+    assert result.stderr.strip() == (
+        "configuration error: SECRET_KEY is a placeholder, not a secret; set a long random one "
+        "(python3 -c 'import secrets; print(secrets.token_urlsafe(50))')"
+    )
 
 
 def test_celery_settings_the_brief_asks_for():

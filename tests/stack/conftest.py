@@ -27,6 +27,7 @@ def app_image(stack_env_file):
 def stack(app_image, stack_env_file):
     compose = Compose(PROJECT, stack_env_file)
     compose.down()  # from nothing
+    compose.run("run", "--rm", "--no-deps", "config")  # the env file's checker, as a deploy runs it first
     print("==> docker compose up --wait", flush=True)
     compose.run("up", "--detach", "--wait", "--wait-timeout", "300", timeout=600)
     compose.manage("migrate", "--noinput")

@@ -1,0 +1,106 @@
+"""``python -m config.checkenv``, run as the stack runs it: the env file is the whole environment."""
+
+import os
+import re
+import secrets
+import subprocess
+import sys
+
+import pytest
+
+from tests.conftest import APP_DIR
+
+ENV_EXAMPLE = APP_DIR.parent / "compose" / "env.example"
+VAULT_EXAMPLE = APP_DIR.parent / "inventories" / "production" / "group_vars" / "all" / "vault.yml.example"
+SECRETS = ("SECRET_KEY", "POSTGRES_PASSWORD", "REDIS_PASSWORD", "FLOWER_PASSWORD")
+
+
+def read_env_file(path):
+    lines = (line.strip() for line in path.read_text().splitlines())
+    return dict(line.split("=", 1) for line in lines if line and not line.startswith("#"))
+
+
+def good_env():
+    """env.example with the secrets filled in, as dev.sh and the Ansible role write it."""
+    return {
+        **read_env_file(ENV_EXAMPLE),
+        "SECRET_KEY": secrets.token_urlsafe(50),
+        "POSTGRES_PASSWORD": secrets.token_hex(24),
+        "REDIS_PASSWORD": secrets.token_hex(24),
+    }
+
+
+def checkenv(values):
+    return subprocess.run(
+        [sys.executable, "-m", "config.checkenv"],
+        cwd=APP_DIR,
+        env={"PATH": os.environ["PATH"], **{k: v for k, v in values.items() if v is not None}},
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
+
+
+def refused(overrides, expected):
+    result = checkenv({**good_env(), **overrides})
+    assert result.returncode == 1, result.stdout + result.stderr
+    lines = result.stderr.strip().splitlines()
+    assert len(lines) == 1, result.stderr
+    assert lines[0].startswith(f"configuration error: {expected}"), lines[0]
+    return lines[0]
+
+
+def placeholders():
+    """The values of our examples, and their like."""
+    vault = re.findall(r"^vault_\w+: (\S+)$", VAULT_EXAMPLE.read_text(), re.M)
+    assert len(vault) == 4, vault
+    return [*vault, "change-me", "changeme", "CHANGE_ME", "django-insecure-" + "x" * 40, "your-secret-here-0123456"]
+
+
+def test_env_example_with_secrets_filled_in_passes():
+    result = checkenv(good_env())
+    assert result.returncode == 0, result.stderr
+    assert result.stdout.strip() == "configuration ok"
+
+
+def test_env_example_as_shipped_is_refused():
+    assert checkenv(read_env_file(ENV_EXAMPLE)).returncode == 1
+
+
+def test_a_set_flower_password_passes():
+    assert checkenv({**good_env(), "FLOWER_PASSWORD": secrets.token_hex(12)}).returncode == 0
+
+
+@pytest.mark.parametrize("name", SECRETS)
+@pytest.mark.parametrize("value", placeholders())
+def test_placeholder_secret_is_refused(name, value):
+    line = refused({name: value}, f"{name} is a placeholder, not a secret; set ")
+    assert value not in line
+
+
+@pytest.mark.parametrize(
+    ("overrides", "expected"),
+    [
+        ({"POSTGRES_PASSWORD": None}, "POSTGRES_PASSWORD is not set; set a random one in the env file"),
+        ({"REDIS_PASSWORD": ""}, "REDIS_PASSWORD is not set; set a random one"),
+        ({"POSTGRES_PASSWORD": "a1b2c3d4e5f"}, "POSTGRES_PASSWORD is shorter than 12 characters; set a random one"),
+        ({"REDIS_PASSWORD": "p@ss/word:1234"}, "REDIS_PASSWORD may hold only letters, digits and . _ ~ -"),
+        ({"SECRET_KEY": None}, "SECRET_KEY is not set while DEBUG is off; set a long random one"),
+        ({"SECRET_KEY": "k" * 31}, "SECRET_KEY is shorter than 32 characters; set a long random one"),
+        ({"POSTGRES_USER": "shop@prod"}, "POSTGRES_USER must be a PostgreSQL name"),
+        ({"POSTGRES_DB": "shop-db"}, "POSTGRES_DB must be a PostgreSQL name"),
+        ({"REDIS_MAXMEMORY": "lots"}, "REDIS_MAXMEMORY must be a size such as 128mb"),
+        ({"LOG_MAX_SIZE": "10 MB"}, "LOG_MAX_SIZE must be a size such as 10m"),
+        ({"LOG_MAX_FILE": "0"}, "LOG_MAX_FILE must be at least 1, not 0"),
+        ({"WORKER_STOP_GRACE_PERIOD": "half an hour"}, "WORKER_STOP_GRACE_PERIOD must be a duration"),
+        ({"HTTP_PORT": "70000"}, "HTTP_PORT must be at most 65535, not 70000"),
+        ({"FLOWER_PORT": "flower"}, "FLOWER_PORT must be a whole number, not 'flower'"),
+        ({"HTTP_BIND": "localhost"}, "HTTP_BIND must be an IP address such as 0.0.0.0"),
+        # The app's own rules come from importing the settings and config.gunicorn.
+        ({"DEBUG": "maybe"}, "DEBUG must be true or false"),
+        ({"TIME_ZONE": "Mars/Olympus"}, "TIME_ZONE 'Mars/Olympus' is not a known time zone"),
+        ({"GUNICORN_WORKERS": "many"}, "GUNICORN_WORKERS must be a whole number"),
+    ],
+)
+def test_bad_value_is_refused_with_the_variable_and_the_fix(overrides, expected):
+    refused(overrides, expected)
