@@ -1,13 +1,14 @@
-"""Bad inventory values stop site.yml at validation, before any task changes the host."""
+"""Bad inventory values stop the playbooks with the culprit named, before they change what runs."""
 
 import pytest
-from e2ekit import playbook
+from e2ekit import playbook, ssh
+
+STATE = "sudo sha256sum /srv/shop/.env; sudo ls -a /srv/shop; docker ps -q --no-trunc | sort"
 
 
 @pytest.mark.parametrize(
     ("override", "message"),
     [
-        ("django_stack_secret_key=", "django_stack_secret_key is missing, shorter than 32 characters or a placeholder"),
         ("django_stack_domain='shop example!'", 'django_stack_domain "shop example!" is not a host name'),
         ("docker_install_source=podman", "value of docker_install_source must be one of: docker, distro, got: podman"),
         ("django_stack_http_port=eighty", "django_stack_http_port"),
@@ -20,3 +21,22 @@ def test_bad_value_fails_before_any_change(deployed, override, message):
     assert recap["changed"] == 0 and recap["failed"] == 1
     assert "Validate the inventory before changing anything" in output
     assert "TASK [base" not in output and "TASK [docker" not in output
+
+
+@pytest.mark.parametrize(
+    ("override", "message"),
+    [
+        ("django_stack_secret_key=", "configuration error: SECRET_KEY is not set"),
+        ("django_stack_redis_password=replace-with-openssl-rand-hex-24", "REDIS_PASSWORD is a placeholder"),
+        ('{"django_stack_env": {"GUNICORN_WORKERS": "many"}}', "GUNICORN_WORKERS must be a whole number"),
+    ],
+)
+def test_a_refused_env_file_is_put_back_and_nothing_restarts(deployed, override, message):
+    """The app's own checker reads the rendered env file; the stack goes on running with the previous one."""
+    before = ssh(STATE).stdout
+    returncode, output, _ = playbook("deploy.yml", "-e", override, check=False)
+    said = " ".join(output.split())  # the yaml callback wraps long messages
+    assert returncode != 0
+    assert message in said, output[-3000:]
+    assert "the previous one was put back" in said
+    assert ssh(STATE).stdout == before
