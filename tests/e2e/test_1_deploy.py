@@ -20,6 +20,7 @@ def test_a_rerun_puts_back_what_was_changed_by_hand(deployed, tmp_path):
         "; sudo timedatectl set-timezone Europe/Berlin"
         "; sudo rm /etc/apt/apt.conf.d/52kit-unattended-upgrades"
         "; sudo chown deploy /srv/shop/.env"
+        "; sudo sed -i 's/^GUNICORN_WORKERS=.*/GUNICORN_WORKERS=5/' /srv/shop/.env"
         "; echo '# edited by hand' | sudo tee -a /srv/shop/compose.yml /srv/shop/nginx/default.conf >/dev/null"
         "; docker restart shop-proxy-1 >/dev/null"  # nginx now reads the edited file
     )
@@ -33,6 +34,9 @@ def test_a_rerun_puts_back_what_was_changed_by_hand(deployed, tmp_path):
     served = ssh("docker exec shop-proxy-1 cat /etc/nginx/conf.d/default.conf").stdout
     assert served == (KIT.parent / "compose" / "nginx" / "default.conf").read_text()
     assert "edited by hand" not in ssh("sudo cat /srv/shop/compose.yml").stdout
+    # The env file is rendered again and checked; its backup, which holds the secrets, is gone.
+    assert "GUNICORN_WORKERS=2" in ssh("sudo cat /srv/shop/.env").stdout.splitlines()
+    assert [name for name in ssh("sudo ls -a /srv/shop").stdout.split() if name.startswith(".env")] == [".env"]
 
 
 def test_admin_import_flow_over_http(deployed):
