@@ -44,8 +44,7 @@ def run(clone, playbook, *args, profile=True):
 
 
 def sandbox(clone, *args):
-    path = "sandbox/sandbox.yml" if (clone / "sandbox" / "sandbox.yml").exists() else "playbooks/sandbox.yml"
-    run(clone, path, *args, profile=False)
+    run(clone, "sandbox/sandbox.yml", *args, profile=False)
 
 
 def main():
