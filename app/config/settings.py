@@ -155,32 +155,47 @@ CELERY_WORKER_SEND_TASK_EVENTS = True  # for flower
 CELERY_TASK_SEND_SENT_EVENT = True
 CELERY_RESULT_EXPIRES = env.integer("CELERY_RESULT_EXPIRES", 7 * 24 * 3600, minimum=60)
 
-# Import task retries: countdown = min(BACKOFF * 2**retry, BACKOFF_MAX).
-IMPORT_MAX_RETRIES = 3
-IMPORT_RETRY_BACKOFF = env.integer("IMPORT_RETRY_BACKOFF", 10, minimum=1)
-IMPORT_RETRY_BACKOFF_MAX = env.integer("IMPORT_RETRY_BACKOFF_MAX", 300, minimum=IMPORT_RETRY_BACKOFF)
-# Redis redelivers an unacknowledged message after visibility_timeout; it must
-# outlast the longest run (hard limit) plus the longest retry countdown, or
-# Redis hands a long or retried task to a second worker.
-CELERY_BROKER_TRANSPORT_OPTIONS = {
-    "visibility_timeout": CELERY_TASK_TIME_LIMIT + IMPORT_RETRY_BACKOFF_MAX + 600,
-}
+# Celery's Redis result backend: fail fast when Redis is away (its defaults
+# wait up to 120 s), so the admin and the status endpoint keep answering.
+CELERY_REDIS_SOCKET_TIMEOUT = REDIS_SOCKET_TIMEOUT
+CELERY_REDIS_SOCKET_CONNECT_TIMEOUT = REDIS_SOCKET_TIMEOUT
+# A running task keeps running when the worker loses the broker (Celery 6
+# will cancel it by default): the import waits the outage out itself.
+CELERY_WORKER_CANCEL_LONG_RUNNING_TASKS_ON_CONNECTION_LOSS = False
+# A task whose pool process is killed (OOM, kill -9) fails with
+# WorkerLostError and its message is acknowledged, not re-queued: an import
+# that ran out of memory would only run out of memory again. The sweep then
+# closes its session with the reason.
+CELERY_TASK_REJECT_ON_WORKER_LOST = False
+# Redis hands an unacknowledged message out again after visibility_timeout.
+# It must outlast the longest run (the hard limit, outage waits included), or
+# a running import would be handed to a second worker; when the worker's main
+# process died instead, the message comes back after it, finds its session
+# closed by the sweep and does nothing.
+CELERY_BROKER_TRANSPORT_OPTIONS = {"visibility_timeout": CELERY_TASK_TIME_LIMIT + 600}
 
 # --- Imports -----------------------------------------------------------------
 IMPORT_DATA_DIR = Path(env.string("IMPORT_DATA_DIR", str(BASE_DIR / "imports" / "sample_data")))
 IMPORT_BATCH_SIZE = env.integer("IMPORT_BATCH_SIZE", 1000, minimum=1, maximum=50000)
-# Seconds between two progress writes to the result backend (and cancel checks).
+# Seconds between two progress writes to the result backend (and cancel checks,
+# and heartbeats of the import lock).
 IMPORT_PROGRESS_INTERVAL = float(env.integer("IMPORT_PROGRESS_INTERVAL_MS", 500, minimum=50)) / 1000
-IMPORT_LOCK_TTL = env.integer("IMPORT_LOCK_TTL", CELERY_TASK_TIME_LIMIT + IMPORT_RETRY_BACKOFF_MAX + 300, minimum=1)
-if IMPORT_LOCK_TTL <= CELERY_TASK_TIME_LIMIT:
-    raise env.ConfigError(
-        "IMPORT_LOCK_TTL", f"({IMPORT_LOCK_TTL}) must be above CELERY_TASK_TIME_LIMIT ({CELERY_TASK_TIME_LIMIT})"
-    )
+# The import lock lives by heartbeat: the running task renews it on every
+# progress tick, so it expires IMPORT_LOCK_TTL seconds after its worker died.
+IMPORT_LOCK_TTL = env.integer("IMPORT_LOCK_TTL", 60, minimum=10, maximum=3600)
+# From launch until a worker starts the task, the lock lives this long; a
+# session that no worker started by then is failed by the sweep.
+IMPORT_QUEUE_TIMEOUT = env.integer("IMPORT_QUEUE_TIMEOUT", 600, minimum=IMPORT_LOCK_TTL)
+# A lost database or Redis: the import rolls back, pauses min(BACKOFF * 2**n,
+# BACKOFF_MAX) seconds, waits until both answer again (at most
+# IMPORT_OUTAGE_TIMEOUT seconds), and runs again from the start, at most
+# IMPORT_MAX_RETRIES times.
+IMPORT_MAX_RETRIES = 3
+IMPORT_RETRY_BACKOFF = env.integer("IMPORT_RETRY_BACKOFF", 10, minimum=1)
+IMPORT_RETRY_BACKOFF_MAX = env.integer("IMPORT_RETRY_BACKOFF_MAX", 300, minimum=IMPORT_RETRY_BACKOFF)
+IMPORT_OUTAGE_TIMEOUT = env.integer("IMPORT_OUTAGE_TIMEOUT", 600, minimum=10)
 # How often the admin's list polls the status endpoint while an import is active.
 IMPORT_STATUS_POLL_MS = env.integer("IMPORT_STATUS_POLL_MS", 5000, minimum=500)
-# A session still queued/running this long after launch, whose task no longer
-# holds the import lock, is failed by the sweep.
-IMPORT_STALE_AFTER = env.integer("IMPORT_STALE_AFTER", 120, minimum=0)
 
 # --- Periodic tasks (celery beat) ---------------------------------------------
 _cleanup_hour = env.integer("SESSION_CLEANUP_HOUR", 3, minimum=0, maximum=23)
@@ -191,9 +206,16 @@ CELERY_BEAT_SCHEDULE = {
     },
     "sweep-stale-imports": {
         "task": "imports.sweep_stale_sessions",
-        "schedule": float(env.integer("IMPORT_SWEEP_INTERVAL", 300, minimum=1)),
+        "schedule": float(env.integer("IMPORT_SWEEP_INTERVAL", 60, minimum=1)),
     },
 }
+# One beat sends: each beat takes a leader lease in Redis (config.beat), so a
+# second one (--scale beat=2, or another host) waits as a standby and takes
+# over within BEAT_LEADER_TTL seconds of the leader's death.
+CELERY_BEAT_SCHEDULER = "config.beat:LeaderScheduler"
+BEAT_LEADER_TTL = env.integer("BEAT_LEADER_TTL", 30, minimum=3)
+# Beat wakes at least this often, to renew its lease (a third of its TTL).
+CELERY_BEAT_MAX_LOOP_INTERVAL = max(1, BEAT_LEADER_TTL // 3)
 
 # --- Logging: one format everywhere, task id on task lines, no colours --------
 LOG_LEVEL = env.string("LOG_LEVEL", "INFO").upper()

@@ -202,9 +202,11 @@ class ImportSessionAdmin(admin.ModelAdmin):
         return None
 
     def _json(self, sessions):
+        error = status.broker_error() if any(session.is_active for session in sessions) else None
         return JsonResponse(
             {
-                "sessions": [status.payload(session) for session in sessions],
+                "sessions": [status.payload(session, broker_down=bool(error)) for session in sessions],
+                "broker": {"reachable": error is None, "error": error or ""},
                 "active": any(session.is_active for session in sessions),
                 "server_time": timezone.localtime().strftime("%H:%M:%S"),
             }

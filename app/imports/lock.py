@@ -3,8 +3,12 @@
 A redis-py Lock whose token is the Celery task id of the session that holds
 it. Any process can therefore act for that task (the worker that runs it, the
 admin's Cancel button, the stale sweep), and nobody can release a lock that
-another task holds. Its TTL (IMPORT_LOCK_TTL) is above the hard time limit, so
-a lock outlives any run that Celery lets finish, and expires after a lost one.
+another task holds.
+
+It lives by heartbeat. A launch takes it for IMPORT_QUEUE_TIMEOUT seconds
+(time for a worker to start the task); the running task renews it for
+IMPORT_LOCK_TTL seconds on every progress tick. So the lock of a task whose
+worker died expires within IMPORT_LOCK_TTL, and the sweep frees its session.
 """
 
 from django.conf import settings
@@ -15,22 +19,22 @@ from core.redis import get_redis
 LOCK_NAME = "imports:lock"
 
 
-def _lock(task_id):
+def _lock(task_id, ttl=None):
     client = get_redis()
-    lock = client.lock(LOCK_NAME, timeout=settings.IMPORT_LOCK_TTL, thread_local=False)
+    lock = client.lock(LOCK_NAME, timeout=ttl or settings.IMPORT_LOCK_TTL, thread_local=False)
     lock.local.token = client.get_encoder().encode(task_id)
     return lock
 
 
-def acquire(task_id):
-    """Take the lock for ``task_id``; False when another task holds it. Never waits."""
-    return _lock(task_id).acquire(blocking=False, token=task_id)
+def acquire(task_id, ttl=None):
+    """Take the lock for ``task_id`` (for ``ttl`` seconds, IMPORT_LOCK_TTL by
+    default); False when another task holds it. Never waits."""
+    return _lock(task_id, ttl).acquire(blocking=False, token=task_id)
 
 
 def refresh(task_id):
-    """Reset the TTL of a lock ``task_id`` holds; take it again if it expired unheld.
-
-    False when another task holds it now."""
+    """Renew for IMPORT_LOCK_TTL a lock ``task_id`` holds; take it again if it
+    expired unheld. False when another task holds it now."""
     lock = _lock(task_id)
     try:
         lock.reacquire()

@@ -27,6 +27,9 @@ class ImportSession(models.Model):
     celery_task_id = models.CharField(  # noqa: DJ001
         "Celery task id", max_length=255, null=True, blank=True, db_index=True
     )
+    worker = models.CharField(
+        max_length=255, blank=True, help_text="the Celery worker that runs (or last ran) the task"
+    )
     launched_by = models.ForeignKey(settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.SET_NULL)
     created_at = models.DateTimeField(auto_now_add=True)
     started_at = models.DateTimeField(null=True, blank=True)

@@ -52,7 +52,7 @@ def launch_import(import_type, user=None, soft_time_limit=None):
         )
     task_id = str(uuid.uuid4())
     try:
-        acquired = lock.acquire(task_id)
+        acquired = lock.acquire(task_id, ttl=settings.IMPORT_QUEUE_TIMEOUT)
     except RedisError as exc:
         raise LaunchRefused(f"Redis is unreachable, so the import lock cannot be taken: {exc}", status=503) from None
     if not acquired:

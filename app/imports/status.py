@@ -7,10 +7,12 @@ import logging
 from dataclasses import dataclass
 
 from celery.result import AsyncResult
+from django.conf import settings
 from django.utils import timezone
 from django.utils.formats import date_format
 from django.utils.html import format_html
 
+from core.redis import get_redis, mask_url
 from imports.models import ImportSession
 
 log = logging.getLogger(__name__)
@@ -22,6 +24,7 @@ TASK_STATES = {
     "running": ("Running", "\u25b6", "#0d6efd"),
     "progress": ("In progress", "\u21bb", "#0d6efd"),
     "retrying": ("Retrying", "\u27f3", "#fd7e14"),
+    "unreachable": ("Broker unreachable", "\u26a0", "#dc3545"),
     "done": ("Done", "\u2714", "#198754"),
     "failed": ("Failed", "\u2716", "#dc3545"),
     "cancelled": ("Cancelled", "\u29b8", "#6c757d"),
@@ -49,8 +52,19 @@ class TaskState:
         return int(self.current * 100 / self.total) if self.total else (100 if self.key == "done" else 0)
 
 
-def task_state(session):
-    """The session's task state; asks the result backend only while the session is active."""
+def broker_error():
+    """None when the broker and the result backend answer; otherwise why not."""
+    for name, url in (("broker", settings.CELERY_BROKER_URL), ("result backend", settings.CELERY_RESULT_BACKEND)):
+        try:
+            get_redis(url).ping()
+        except Exception as exc:  # any failure means "unreachable"
+            return f"the {name} ({mask_url(url)}) is unreachable: {type(exc).__name__}: {exc}"
+    return None
+
+
+def task_state(session, broker_down=False):
+    """The session's task state; asks the result backend only while the session
+    is active, and not at all when ``broker_down`` (see broker_error)."""
     cached = getattr(session, "_task_state", None)
     if cached is not None:
         return cached
@@ -58,13 +72,16 @@ def task_state(session):
         state = TaskState(FINAL_KEYS[session.status], "", session.progress_current, session.progress_total)
     else:
         celery_state, info = "PENDING", None
-        if session.celery_task_id:
+        if session.celery_task_id and not broker_down:
             try:
                 result = AsyncResult(session.celery_task_id)
                 celery_state, info = result.state, result.info
-            except Exception as exc:  # the backend is down: fall back on the database
+            except Exception as exc:  # the backend is down: say so, not "retrying"
                 log.warning("cannot read the state of task %s: %s", session.celery_task_id, exc)
-        if session.status == Status.RETRYING or celery_state == "RETRY":
+                broker_down = True
+        if broker_down:
+            state = TaskState("unreachable", "")
+        elif session.status == Status.RETRYING or celery_state == "RETRY":
             state = TaskState("retrying", celery_state)
         elif celery_state == "PROGRESS" and isinstance(info, dict):
             state = TaskState("progress", celery_state, int(info.get("current", 0)), int(info.get("total", 0)))
@@ -138,9 +155,9 @@ def cell(session, name):
     )
 
 
-def payload(session):
+def payload(session, broker_down=False):
     """The JSON form of a session for the status endpoint."""
-    state = task_state(session)
+    state = task_state(session, broker_down)
     return {
         "id": session.pk,
         "status": session.status,

@@ -251,3 +251,29 @@ def test_soft_time_limit_fails_the_session_with_the_reason(exchange):
     assert session.error_message.startswith("stopped by the soft time limit (0.5 s)")
     assert Product.objects.count() == 0
     assert lock.holder() is None
+
+
+def test_a_second_delivery_of_the_task_does_nothing(admin_client, exchange, worker):
+    """Redis hands an unacknowledged message out again after its worker died (at
+    the visibility timeout). By then the sweep has closed the session and another
+    import may hold the lock: the old message must change nothing."""
+    from imports.tasks import run_import
+
+    exchange.small()
+    session = wait_finished(launch(admin_client, "catalogue"))
+    assert session.status == "succeeded"
+    ImportSession.objects.filter(pk=session.pk).update(status="failed", error_message="closed by the sweep")
+    assert lock.acquire("another-import")
+    products = Product.objects.count()
+
+    run_import.apply_async((session.pk,), task_id=session.celery_task_id)
+    wait_until(
+        lambda: f"import #{session.pk} is failed already; this delivery of its task does nothing" in worker.log(),
+        30,
+        "the worker to skip the second delivery",
+    )
+    session.refresh_from_db()
+    assert (session.status, session.error_message) == ("failed", "closed by the sweep")
+    assert lock.holder() == "another-import"
+    assert Product.objects.count() == products
+    assert AsyncResult(session.celery_task_id).state == "SUCCESS"  # its first run's result stands

@@ -25,6 +25,7 @@ VARIABLES = {
     "CELERY_TASK_TIME_LIMIT",
     "CELERY_TASK_SOFT_TIME_LIMIT",
     "IMPORT_LOCK_TTL",
+    "IMPORT_QUEUE_TIMEOUT",
     "LOG_LEVEL",
     "DB_CONN_MAX_AGE",
 }
@@ -82,7 +83,11 @@ def test_good_environment_starts():
             {"CELERY_TASK_TIME_LIMIT": "30"},
             "configuration error: CELERY_TASK_SOFT_TIME_LIMIT is not set, and its default, CELERY_TASK_TIME_LIMIT (30)",
         ),
-        ({"IMPORT_LOCK_TTL": "60"}, "configuration error: IMPORT_LOCK_TTL (60) must be above CELERY_TASK_TIME_LIMIT"),
+        ({"IMPORT_LOCK_TTL": "5"}, "configuration error: IMPORT_LOCK_TTL must be at least 10, not 5"),
+        (
+            {"IMPORT_LOCK_TTL": "120", "IMPORT_QUEUE_TIMEOUT": "60"},
+            "configuration error: IMPORT_QUEUE_TIMEOUT must be at least 120, not 60",
+        ),
         ({"LOG_LEVEL": "LOUD"}, "configuration error: LOG_LEVEL must be DEBUG, INFO"),
         ({"DB_CONN_MAX_AGE": "-1"}, "configuration error: DB_CONN_MAX_AGE must be at least 0"),
     ],
@@ -120,11 +125,12 @@ def test_celery_settings_the_brief_asks_for():
     assert settings.CELERY_WORKER_HIJACK_ROOT_LOGGER is False
     assert settings.CELERY_WORKER_LOG_COLOR is False
     assert settings.CELERY_WORKER_PREFETCH_MULTIPLIER == 1
-    longest_countdown = settings.IMPORT_RETRY_BACKOFF_MAX
-    assert settings.CELERY_BROKER_TRANSPORT_OPTIONS["visibility_timeout"] > (
-        settings.CELERY_TASK_TIME_LIMIT + longest_countdown
-    )
-    assert settings.IMPORT_LOCK_TTL > settings.CELERY_TASK_TIME_LIMIT
+    assert settings.CELERY_BROKER_TRANSPORT_OPTIONS["visibility_timeout"] > settings.CELERY_TASK_TIME_LIMIT
+    # A dead worker's lock expires in a minute; the sweep looks every minute.
+    assert settings.IMPORT_LOCK_TTL == 60
+    assert settings.CELERY_BEAT_SCHEDULE["sweep-stale-imports"]["schedule"] == 60.0
+    assert settings.CELERY_TASK_REJECT_ON_WORKER_LOST is False
+    assert settings.CELERY_WORKER_CANCEL_LONG_RUNNING_TASKS_ON_CONNECTION_LOSS is False
 
 
 def test_visibility_timeout_follows_the_limits():
@@ -140,13 +146,11 @@ def test_visibility_timeout_follows_the_limits():
             **GOOD,
             "DJANGO_SETTINGS_MODULE": "config.settings",
             "CELERY_TASK_TIME_LIMIT": "7200",
-            "IMPORT_RETRY_BACKOFF_MAX": "900",
             "CELERY_TASK_SOFT_TIME_LIMIT": "7000",
-            "IMPORT_LOCK_TTL": "9000",
         },
         capture_output=True,
         text=True,
         timeout=60,
     )
     assert result.returncode == 0, result.stderr
-    assert int(result.stdout) > 7200 + 900
+    assert int(result.stdout) > 7200

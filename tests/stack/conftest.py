@@ -6,7 +6,7 @@ from pathlib import Path
 import pytest
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))  # tests/: testkit
-from stackkit import PROJECT, Compose, stack_env, write_env
+from stackkit import PROJECT, Compose, fill_exchange, stack_env, write_env
 
 
 @pytest.fixture(scope="session")
@@ -33,5 +33,27 @@ def stack(app_image, stack_env_file):
     compose.manage("migrate", "--noinput")
     compose.manage("collectstatic", "--noinput")
     compose.manage("createsuperuser", "--noinput")
+    fill_exchange(compose)
     yield compose
     compose.down()
+
+
+FIGURES = []
+
+
+@pytest.fixture
+def figure():
+    """Record a measured figure; the run prints them all at its end."""
+
+    def record(name, value):
+        FIGURES.append((name, value))
+        print(f"figure: {name}: {value}", flush=True)
+
+    return record
+
+
+def pytest_terminal_summary(terminalreporter):
+    if FIGURES:
+        terminalreporter.section("figures measured by the stack suite")
+        for name, value in FIGURES:
+            terminalreporter.write_line(f"{name}: {value}")

@@ -63,6 +63,7 @@ def stack_env(**overrides):
         WORKER_STOP_GRACE_PERIOD="20s",
         DJANGO_SUPERUSER_USERNAME=ADMIN_USER,
         DJANGO_SUPERUSER_PASSWORD=ADMIN_PASSWORD,
+        IMPORT_DATA_DIR="/srv/exchange",  # the exchange volume: see fill_exchange
     )
     values.update(read_env(IMAGES_ENV))
     values.update(overrides)
@@ -143,6 +144,26 @@ class Compose:
 
     def down(self):
         self.run("--profile", "monitoring", "down", "--volumes", "--remove-orphans", "--timeout", "20", check=False)
+
+
+def fill_exchange(compose, products=None, seed=1):
+    """Write the stack's exchange volume (IMPORT_DATA_DIR): the shipped 12-product
+    sample, or ``products`` generated products (their ids follow ``seed``)."""
+    env = read_env(compose.env_file)
+    image = f"{env.get('APP_IMAGE') or 'shop-app'}:{env['APP_TAG']}"
+    code = (
+        "import shutil; from pathlib import Path; from imports.sample import write_exchange; out = Path('/out'); "
+        + (
+            f"write_exchange(out, {int(products)}, {int(seed)})"
+            if products
+            else "[shutil.copy(f, out / f.name) for f in Path('imports/sample_data').glob('*.xml')]"
+        )
+    )
+    subprocess.run(
+        ["docker", "run", "--rm", "--user", "0", "--volume", f"{compose.project}_exchange:/out",
+         "--entrypoint", "python", image, "-c", code],
+        check=True, capture_output=True, timeout=300,
+    )  # fmt: skip
 
 
 def shell(compose, code):
