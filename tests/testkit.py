@@ -42,3 +42,24 @@ def admin_session(base_url, username, password):
     response.raise_for_status()
     assert "Log out" in response.text, response.text[:500]
     return http
+
+
+FIGURES = []
+
+
+def figure():
+    """A fixture's body (each suite's conftest.py makes it one): record a measured figure."""
+
+    def record(name, value):
+        FIGURES.append((name, value))
+        print(f"figure: {name}: {value}", flush=True)
+
+    return record
+
+
+def report_figures(terminalreporter, suite):
+    """For pytest_terminal_summary: every figure the run measured, together."""
+    if FIGURES:
+        terminalreporter.section(f"figures measured by {suite}")
+        for name, value in FIGURES:
+            terminalreporter.write_line(f"{name}: {value}")

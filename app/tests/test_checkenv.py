@@ -53,7 +53,7 @@ def refused(overrides, expected):
 def placeholders():
     """The values of our examples, and their like."""
     vault = re.findall(r"^vault_\w+: (\S+)$", VAULT_EXAMPLE.read_text(), re.M)
-    assert len(vault) == 4, vault
+    assert len(vault) == 5, vault  # the secret key, postgres, redis, flower, backup
     return [*vault, "change-me", "changeme", "CHANGE_ME", "django-insecure-" + "x" * 40, "your-secret-here-0123456"]
 
 

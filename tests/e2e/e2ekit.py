@@ -8,7 +8,7 @@ from pathlib import Path
 
 import pytest
 import testkit
-from testkit import wait_until  # noqa: F401 - the suite imports it from here
+from testkit import wait_until
 
 ROOT = Path(__file__).resolve().parents[2]
 KIT = ROOT / ".kit"
@@ -41,8 +41,9 @@ def playbook(name, *args, check=True, timeout=1800):
     return result.returncode, output, recap
 
 
-def ssh(command, user="deploy", check=True):
-    result = subprocess.run([*SSH, f"{user}@127.0.0.1", command], capture_output=True, text=True, timeout=120)
+def ssh(command, user="deploy", check=True, port=2222, timeout=120):
+    argv = [*SSH[:4], str(port), *SSH[5:], f"{user}@127.0.0.1", command]
+    result = subprocess.run(argv, capture_output=True, text=True, timeout=timeout)
     if check and result.returncode != 0:
         pytest.fail(f"ssh {user}: {command} failed ({result.returncode}): {result.stdout}{result.stderr}")
     return result
@@ -54,3 +55,31 @@ def secret(name):
 
 def admin_session():
     return testkit.admin_session(BASE_URL, "admin", secret("admin_password"))
+
+
+CHANGELIST = f"{BASE_URL}/admin/imports/importsession/"
+
+
+def launch_import(http, import_type):
+    """Launch an import from the admin's form, as an admin would."""
+    launch_url = f"{CHANGELIST}launch/"
+    csrf = testkit.csrf_token(http, launch_url)
+    answer = http.post(launch_url, data={"csrfmiddlewaretoken": csrf, "import_type": import_type},
+                       headers={"Referer": launch_url}, allow_redirects=False, timeout=30)  # fmt: skip
+    assert answer.status_code == 302, answer.text[:500]
+
+
+def import_ids(http):
+    """The import sessions the admin's list shows."""
+    page = http.get(CHANGELIST, timeout=10).text
+    return sorted({int(n) for n in re.findall(r'data-import-session="(\d+)"', page)})
+
+
+def finished_import(http, session_id):
+    """The session's status, once it is no longer active (else None)."""
+    data = http.get(f"{CHANGELIST}status/", params={"ids": session_id}, timeout=10).json()["sessions"][0]
+    return data if not data["active"] else None
+
+
+def wait_for_import(http, session_id, timeout=120):
+    return wait_until(lambda: finished_import(http, session_id), timeout, f"import #{session_id} to finish")

@@ -3,9 +3,9 @@
 import re
 import subprocess
 
-from e2ekit import BASE_URL, KIT, admin_session, playbook, ssh, wait_until
+import e2ekit
+from e2ekit import CHANGELIST, KIT, admin_session, playbook, secret, ssh
 
-CHANGELIST = f"{BASE_URL}/admin/imports/importsession/"
 PROBED_PORTS = [22, 80, 443, 2375, 2376, 5432, 5555, 6379, 8000, 8080]
 
 
@@ -44,36 +44,19 @@ def test_admin_import_flow_over_http(deployed):
     page = http.get(CHANGELIST, timeout=10)
     token = re.search(r'name="csrfmiddlewaretoken" value="([^"]+)"', page.text).group(1)
 
-    def launch(import_type):
-        launch_url = f"{CHANGELIST}launch/"
-        form = http.get(launch_url, timeout=10).text
-        csrf = re.search(r'name="csrfmiddlewaretoken" value="([^"]+)"', form).group(1)
-        answer = http.post(launch_url, data={"csrfmiddlewaretoken": csrf, "import_type": import_type},
-                           headers={"Referer": launch_url}, allow_redirects=False, timeout=30)  # fmt: skip
-        assert answer.status_code == 302, answer.text[:500]
-
-    def ids():
-        return sorted(
-            {int(n) for n in re.findall(r'data-import-session="(\d+)"', http.get(CHANGELIST, timeout=10).text)}
-        )
-
-    def finished(session_id):
-        data = http.get(f"{CHANGELIST}status/", params={"ids": session_id}, timeout=10).json()["sessions"][0]
-        return data if not data["active"] else None
-
-    while len(ids()) < 2:
-        launch("catalogue")
-        wait_until(lambda: finished(ids()[-1]), 120, "a catalogue import to finish")
-    before = ids()
+    while len(e2ekit.import_ids(http)) < 2:
+        e2ekit.launch_import(http, "catalogue")
+        e2ekit.wait_for_import(http, e2ekit.import_ids(http)[-1])
+    before = e2ekit.import_ids(http)
     received = ssh("docker logs shop-worker-1 2>&1 | grep -c 'Task imports.run_import\\[.*\\] received'").stdout
 
     page = http.post(CHANGELIST, data={"csrfmiddlewaretoken": token, "action": "run_import_action",
                                        "_selected_action": before[-2:]},
                      headers={"Referer": CHANGELIST}, timeout=30)  # fmt: skip
     assert page.status_code == 200 and 'id="launch-import-form"' in page.text
-    launch("full")
-    [new] = sorted(set(ids()) - set(before))
-    session = wait_until(lambda: finished(new), 120, f"import #{new} to finish")
+    e2ekit.launch_import(http, "full")
+    [new] = sorted(set(e2ekit.import_ids(http)) - set(before))
+    session = e2ekit.wait_for_import(http, new)
     assert (session["status"], session["task_state"]) == ("succeeded", "done")
     after = ssh("docker logs shop-worker-1 2>&1 | grep -c 'Task imports.run_import\\[.*\\] received'").stdout
     assert int(after) == int(received) + 1
@@ -98,8 +81,9 @@ def test_only_ssh_and_http_answer_from_the_network(deployed):
 def test_no_secret_is_in_the_output(deployed):
     # -v prints every task's result: community.docker's modules report each container with its command line.
     _, rerun, _ = playbook("deploy.yml", "-v")
-    for name in ("secret_key", "postgres_password", "redis_password", "flower_password", "admin_password"):
-        value = (KIT / "sandbox" / name).read_text().split()[0]
+    secrets = ("secret_key", "postgres_password", "redis_password", "flower_password", "admin_password")
+    for name in (*secrets, "backup_password"):
+        value = secret(name)
         assert value not in deployed, f"{name} appears in site.yml's output"
         assert value not in rerun, f"{name} appears in the output of deploy.yml -v"
 

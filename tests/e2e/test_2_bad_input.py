@@ -12,6 +12,7 @@ STATE = "sudo sha256sum /srv/shop/.env; sudo ls -a /srv/shop; docker ps -q --no-
         ("django_stack_domain='shop example!'", 'django_stack_domain "shop example!" is not a host name'),
         ("docker_install_source=podman", "value of docker_install_source must be one of: docker, distro, got: podman"),
         ("django_stack_http_port=eighty", "django_stack_http_port"),
+        ("backup_password=replace-with-openssl-rand-hex-24", "backup_password must be a real secret"),
     ],
 )
 def test_bad_value_fails_before_any_change(deployed, override, message):

@@ -6,6 +6,7 @@ from pathlib import Path
 import pytest
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))  # tests/: testkit
+import testkit
 from stackkit import PROJECT, Compose, fill_exchange, stack_env, write_env
 
 
@@ -38,22 +39,9 @@ def stack(app_image, stack_env_file):
     compose.down()
 
 
-FIGURES = []
-
-
-@pytest.fixture
-def figure():
-    """Record a measured figure; the run prints them all at its end."""
-
-    def record(name, value):
-        FIGURES.append((name, value))
-        print(f"figure: {name}: {value}", flush=True)
-
-    return record
+# Measured figures: printed as they come, and again at the run's end.
+figure = pytest.fixture(testkit.figure)
 
 
 def pytest_terminal_summary(terminalreporter):
-    if FIGURES:
-        terminalreporter.section("figures measured by the stack suite")
-        for name, value in FIGURES:
-            terminalreporter.write_line(f"{name}: {value}")
+    testkit.report_figures(terminalreporter, "the stack suite")

@@ -13,9 +13,10 @@ def test_sshd_and_root_login_are_untouched(host):
 
 
 def test_nothing_was_installed(host):
-    for package in ("ufw", "unattended-upgrades", "docker.io", "docker-ce"):
+    for package in ("ufw", "unattended-upgrades", "docker.io", "docker-ce", "restic"):
         assert not host.package(package).is_installed, package
     assert not host.file("/etc/docker").exists
+    assert not host.file("/etc/kit-backup").exists
 
 
 def test_no_stack_directory_was_made(host):

@@ -38,7 +38,7 @@ def test_a_dry_run_of_the_converged_host_changes_nothing():
     assert recap["changed"] == 0 and recap["failed"] == 0, recap
 
 
-@pytest.mark.parametrize("tags", ["config", "release", "images,smoke", "firewall,ssh"])
+@pytest.mark.parametrize("tags", ["config", "release", "images,smoke", "firewall,ssh", "backup"])
 def test_a_dry_run_of_one_tagged_part_changes_nothing(tags):
     """A tag leaves out the steps before it; what follows must not depend on them."""
     _, recap = dry_run("--tags", tags)

@@ -1,6 +1,7 @@
 """site.yml's result on the VDS, seen the way a sysadmin would check it after logging in as the deploy user.
 
-Only what the deployed host alone shows: the compose project healthy, the env file private, the open ports.
+Only what the deployed host alone shows: the compose project healthy, the env file and the backup settings private,
+the backup timers on, the open ports.
 What the stack's processes are (uids, Celery settings, HTTP) is the stack and app suites' (tests/stack, app/tests),
 the daemon's settings the docker scenario's. testinfra collects the hosts from molecule's inventory;
 molecule/conftest.py fails the run when there are none.
@@ -33,6 +34,16 @@ def test_env_file_is_private_to_root(host):
         env = host.file(f"{ROOT}/.env")
         assert env.is_file
         assert (env.mode, env.user, env.group) == (0o600, "root", "root")
+
+
+def test_backup_settings_are_private_and_both_timers_run(host):
+    with host.sudo():
+        for path in (f"/etc/kit-backup/{PROJECT}.env", f"/etc/kit-backup/{PROJECT}.password"):
+            settings = host.file(path)
+            assert (settings.mode, settings.user, settings.group) == (0o600, "root", "root"), path
+        assert host.file(f"{ROOT}/backups/config").is_file  # the repository exists
+    for timer in (f"{PROJECT}-backup.timer", f"{PROJECT}-backup-verify.timer"):
+        assert host.service(timer).is_enabled and host.service(timer).is_running, timer
 
 
 def test_only_ssh_and_http_listen_beyond_loopback(host):
