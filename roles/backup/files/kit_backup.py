@@ -75,7 +75,6 @@ class Stack:
     """The compose project: its db service and media volume."""
 
     def __init__(self, config):
-        self.config = config
         self.project = config["PROJECT"]
         self.compose = ["docker", "compose", "--project-directory", config["STACK_ROOT"], "-p", self.project]
         self.media_volume = config.get("MEDIA_VOLUME") or f"{self.project}_media"
@@ -86,11 +85,10 @@ class Stack:
             raise Failure(f"the {self.project} stack's db container is not running (docker compose ps db)")
         return ids[0]
 
-    def psql(self, container, sql, database=None):
+    def psql(self, container, sql):
         """Rows of a query, run inside a postgres container as its own user."""
-        script = 'psql -X -q -At -F "\t" -v ON_ERROR_STOP=1 -U "$POSTGRES_USER" -d "${DB:-$POSTGRES_DB}" -c "$SQL"'
-        env = ["-e", f"SQL={sql}"] + (["-e", f"DB={database}"] if database else [])
-        out = run(["docker", "exec", *env, container, "sh", "-c", script]).stdout
+        script = 'psql -X -q -At -F "\t" -v ON_ERROR_STOP=1 -U "$POSTGRES_USER" -d "$POSTGRES_DB" -c "$SQL"'
+        out = run(["docker", "exec", "-e", f"SQL={sql}", container, "sh", "-c", script]).stdout
         return [line.split("\t") for line in out.splitlines() if line]
 
     def tables(self, container):
@@ -232,11 +230,12 @@ def now():
 
 
 def human(size):
-    for unit in ("B", "KiB", "MiB", "GiB"):
-        if size < 1024 or unit == "GiB":
-            return f"{size:.1f} {unit}" if unit != "B" else f"{size} B"
+    if size < 1024:
+        return f"{size} B"
+    for unit in ("KiB", "MiB", "GiB"):
         size /= 1024
-    return f"{size} B"
+        if size < 1024 or unit == "GiB":
+            return f"{size:.1f} {unit}"
 
 
 # -- commands ---------------------------------------------------------------
@@ -302,6 +301,34 @@ def pg_dump(container, path, *options):
     return path.stat().st_size
 
 
+def pg_restore(container, path, *options):
+    """``path``, a pg_dump archive, restored into the container's database (POSTGRES_USER, POSTGRES_DB)."""
+    script = 'exec pg_restore -U "$POSTGRES_USER" -d "$POSTGRES_DB" --no-owner --exit-on-error "$@"'
+    with open(path, "rb") as source:
+        result = subprocess.run(
+            ["docker", "exec", "-i", container, "sh", "-c", script, "pg_restore", *options],
+            stdin=source,
+            capture_output=True,
+        )
+    if result.returncode != 0:
+        raise Failure(f"pg_restore failed: {result.stderr.decode(errors='replace').strip()[-300:]}")
+
+
+def fetch_dump(restic, snapshot, directory):
+    """The snapshot's database dump, written to ``directory``; returns its path."""
+    path = Path(directory) / DUMP
+    with open(path, "wb") as out:
+        restic(
+            "dump",
+            snapshot["id"],
+            chosen_path(snapshot, DUMP),
+            stdout=out,
+            capture_output=False,
+            stderr=subprocess.PIPE,
+        )
+    return path
+
+
 def cmd_check_snapshot(config, restic, stack, args):
     snapshot, manifest = restic.snapshot(args.snapshot)
     say(json.dumps({"snapshot": snapshot["id"], "short_id": snapshot["short_id"], "time": snapshot["time"],
@@ -314,16 +341,7 @@ def cmd_restore(config, restic, stack, args):
     snapshot, manifest = restic.snapshot(args.snapshot)
     db = stack.db_container()
     with tempfile.TemporaryDirectory(dir=config["STATE_DIR"]) as tmp:
-        dump = Path(tmp) / DUMP
-        with open(dump, "wb") as out:
-            restic(
-                "dump",
-                snapshot["id"],
-                chosen_path(snapshot, DUMP),
-                stdout=out,
-                capture_output=False,
-                stderr=subprocess.PIPE,
-            )
+        dump = fetch_dump(restic, snapshot, tmp)
         say(f"snapshot {snapshot['short_id']} ({snapshot['time'][:19]}): database dump {human(dump.stat().st_size)}")
         # The database about to be replaced, kept until the next restore.
         kept = pg_dump(db, Path(config["STATE_DIR"]) / "pre-restore.dump")
@@ -333,14 +351,7 @@ def cmd_restore(config, restic, stack, args):
         )
         # The maintenance database: the stack's own is the one dropped.
         run(["docker", "exec", "-e", "PGDATABASE=postgres", db, "sh", "-c", recreate])
-        with open(dump, "rb") as source:
-            result = subprocess.run(
-                ["docker", "exec", "-i", db, "sh", "-c",
-                 'pg_restore -U "$POSTGRES_USER" -d "$POSTGRES_DB" --no-owner --exit-on-error --single-transaction'],
-                stdin=source, capture_output=True,
-            )  # fmt: skip
-        if result.returncode != 0:
-            raise Failure(f"pg_restore failed: {result.stderr.decode(errors='replace').strip()[-300:]}")
+        pg_restore(db, dump, "--single-transaction")
     say(f"database restored in {time.monotonic() - started:.1f} s")
     if manifest.get("media"):
         media = stack.media_dir(create=True)
@@ -367,7 +378,8 @@ def cmd_verify(config, restic, stack, args):
         run(["docker", "run", "-d", "--rm", "--name", name, "--network", "none", "--tmpfs", "/var/lib/postgresql/data",
              "-e", "POSTGRES_USER=drill", "-e", "POSTGRES_DB=drill", "-e", password, image])  # fmt: skip
         try:
-            result["tables"] = drill(restic, stack, snapshot, manifest, live, name)
+            with tempfile.TemporaryDirectory(dir=config["STATE_DIR"]) as tmp:
+                result["tables"] = drill(stack, manifest, live, name, fetch_dump(restic, snapshot, tmp))
         finally:
             run(["docker", "rm", "-f", name], check=False)
         bad = {t: v for t, v in result["tables"].items() if v["verdict"] == "wrong"}
@@ -387,27 +399,16 @@ def cmd_verify(config, restic, stack, args):
         f"{changed} changed since the snapshot, in {result['seconds']} s")  # fmt: skip
 
 
-def drill(restic, stack, snapshot, manifest, live, scratch):
+def drill(stack, manifest, live, scratch, dump):
+    """Restore ``dump`` into the scratch container and judge each table against the manifest and the live database."""
+    ready = ["docker", "exec", scratch, "pg_isready", "-q", "-h", "127.0.0.1", "-U", "drill"]
     for _ in range(60):
-        if (
-            run(
-                ["docker", "exec", scratch, "pg_isready", "-q", "-h", "127.0.0.1", "-U", "drill"], check=False
-            ).returncode
-            == 0
-        ):
+        if run(ready, check=False).returncode == 0:
             break
         time.sleep(1)
     else:
         raise Failure("the drill's scratch PostgreSQL did not start in 60 s")
-    dump = restic("dump", snapshot["id"], chosen_path(snapshot, DUMP), capture_output=True, text=False)
-    restore = subprocess.run(
-        ["docker", "exec", "-i", scratch, "pg_restore", "-U", "drill", "-d", "drill", "--no-owner", "--exit-on-error"],
-        input=dump.stdout, capture_output=True,
-    )  # fmt: skip
-    if restore.returncode != 0:
-        raise Failure(
-            f"pg_restore into the scratch database failed: {restore.stderr.decode(errors='replace').strip()[-300:]}"
-        )
+    pg_restore(scratch, dump)
     restored = stack.tables(scratch)
     now_live = stack.tables(live)
     verdicts = {}
