@@ -43,17 +43,17 @@ dev: docker images ## the local stack: build, migrate, collectstatic, demo super
 dev-down: ## stop the local stack (data stays in its volumes)
 	@bash compose/dev.sh down
 
-lint: venv ## ruff (app/, tests/, molecule/, roles/*/files/), ansible-lint (production profile) and yamllint
+lint: venv ## ruff (app/, compose/image/, examples/, tests/, molecule/, roles/*/files/), ansible-lint (production profile) and yamllint
 	@echo "==> ruff"
-	$(BIN)/ruff check app tests molecule roles
-	$(BIN)/ruff format --check app tests molecule roles
+	$(BIN)/ruff check app compose/image examples tests molecule roles
+	$(BIN)/ruff format --check app compose/image examples tests molecule roles
 	@echo "==> ansible-lint and yamllint"
 	$(BIN)/ansible-lint -q
 	$(BIN)/yamllint --strict .
 
 format: venv ## apply ruff's fixes and formatting
-	$(BIN)/ruff check --fix app tests molecule roles
-	$(BIN)/ruff format app tests molecule roles
+	$(BIN)/ruff check --fix app compose/image examples tests molecule roles
+	$(BIN)/ruff format app compose/image examples tests molecule roles
 
 test-images: venv images sandbox-image ## the kit-local images against real containers: each one's contract, the VDS's boot and SSH
 	@echo "==> image tests"

@@ -75,34 +75,28 @@ check_port() {  # VARIABLE PORT WHAT
 
 check_ports() {
   check_port DEV_HTTP_PORT "$DEV_HTTP_PORT" "nginx"
-  check_port DEV_WEB_PORT "$DEV_WEB_PORT" "runserver"
+  check_port DEV_WEB_PORT "$DEV_WEB_PORT" "gunicorn"
 }
 
 up() {
   say "checking that 127.0.0.1:$DEV_HTTP_PORT and 127.0.0.1:$DEV_WEB_PORT are free"
   check_ports
   [ -f "$ENV_FILE" ] || write_env
-  say "checking $ENV_FILE"
-  compose run --rm --no-deps --quiet-pull config
   say "building the app image"
-  compose build web
+  bash build.sh "$ENV_FILE"
+  say "checking $ENV_FILE"
+  compose run --rm --no-deps config
   say "starting db and redis"
   compose up --detach --wait db redis
-  say "migrate"
-  compose run --rm web python manage.py migrate --noinput
-  say "collectstatic"
-  compose run --rm web python manage.py collectstatic --noinput
-  say "demo superuser $(value DJANGO_SUPERUSER_USERNAME)"
-  compose run --rm web python manage.py shell --verbosity 0 -c \
-    "import os; from django.contrib.auth import get_user_model as m; u = os.environ['DJANGO_SUPERUSER_USERNAME'];
-m().objects.filter(username=u).exists() or m().objects.create_superuser(u, os.environ['DJANGO_SUPERUSER_EMAIL'], os.environ['DJANGO_SUPERUSER_PASSWORD'])"
+  say "migrate, collectstatic, demo superuser $(value DJANGO_SUPERUSER_USERNAME)"
+  compose run --rm web python -m deploykit.release
   say "starting the stack"
   compose up --detach --wait
   cat <<EOT
 
 The stack is up:
   admin     http://127.0.0.1:$DEV_HTTP_PORT/admin/   (through nginx)
-  runserver http://127.0.0.1:$DEV_WEB_PORT/admin/   (autoreload)
+  gunicorn  http://127.0.0.1:$DEV_WEB_PORT/admin/   (reloads on changes)
   login     $(value DJANGO_SUPERUSER_USERNAME) / $(value DJANGO_SUPERUSER_PASSWORD)
   logs      docker compose --project-name $PROJECT -f compose/compose.yml -f compose/compose.dev.yml logs -f
   stop      make dev-down

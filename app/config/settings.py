@@ -48,7 +48,6 @@ INSTALLED_APPS = [
 ]
 
 MIDDLEWARE = [
-    "core.middleware.HealthzMiddleware",
     "django.middleware.security.SecurityMiddleware",
     "django.contrib.sessions.middleware.SessionMiddleware",
     "django.middleware.common.CommonMiddleware",
@@ -122,7 +121,7 @@ X_FRAME_OPTIONS = "DENY"
 _REDIS_SCHEMES = ["redis", "rediss"]
 CELERY_BROKER_URL = env.url("CELERY_BROKER_URL", _REDIS_SCHEMES)
 CELERY_RESULT_BACKEND = env.url("CELERY_RESULT_BACKEND", _REDIS_SCHEMES, default=CELERY_BROKER_URL)
-# Redis used for the import lock and /readyz (defaults to the broker's).
+# Redis used for the import lock (defaults to the broker's).
 REDIS_URL = env.url("REDIS_URL", _REDIS_SCHEMES, default=CELERY_BROKER_URL)
 REDIS_SOCKET_TIMEOUT = env.integer("REDIS_SOCKET_TIMEOUT", 5, minimum=1)
 

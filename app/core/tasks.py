@@ -1,4 +1,4 @@
-"""Demo tasks used by ``manage.py test_celery``, the deploy smoke test and ``make bench-stack``; housekeeping."""
+"""Demo tasks used by ``manage.py test_celery`` and ``make bench-stack``; housekeeping."""
 
 import logging
 import time

@@ -28,6 +28,8 @@ from django.db import connection
 from imports.sample import write_exchange
 
 APP_DIR = Path(__file__).resolve().parents[1]
+# The kit's layer (deploykit), which runs the shop in its image.
+KIT_DIR = APP_DIR.parent / "compose" / "image"
 SMALL_SAMPLE = APP_DIR / "imports" / "sample_data"
 WORKER_APP_NAME = "kit-test-worker"
 
@@ -95,9 +97,9 @@ class CeleryProcess:
         self.log_path = log_path
         self._log = log_path.open("wb")
         self.proc = subprocess.Popen(
-            [sys.executable, "-m", "celery", "-A", "config", kind, *args],
+            [sys.executable, "-m", "celery", "-A", "deploykit.celeryapp", kind, *args],
             cwd=APP_DIR,
-            env={**os.environ, **env, "PYTHONUNBUFFERED": "1"},
+            env={**os.environ, **env, "PYTHONUNBUFFERED": "1", "PYTHONPATH": str(KIT_DIR)},
             stdout=self._log,
             stderr=subprocess.STDOUT,
         )

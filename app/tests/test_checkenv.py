@@ -1,4 +1,6 @@
-"""``python -m config.checkenv``, run as the stack runs it: the env file is the whole environment."""
+"""``python -m deploykit.checkenv``, run as the stack runs it: the env file is the whole environment.
+
+The shop is the project under check; the contract's refusals use its modules."""
 
 import os
 import re
@@ -8,7 +10,7 @@ import sys
 
 import pytest
 
-from tests.conftest import APP_DIR
+from tests.conftest import APP_DIR, KIT_DIR
 
 ENV_EXAMPLE = APP_DIR.parent / "compose" / "env.example"
 VAULT_EXAMPLE = APP_DIR.parent / "inventories" / "production" / "group_vars" / "all" / "vault.yml.example"
@@ -30,19 +32,23 @@ def good_env():
     }
 
 
-def checkenv(values):
+def checkenv(values, pythonpath=()):
     return subprocess.run(
-        [sys.executable, "-m", "config.checkenv"],
+        [sys.executable, "-m", "deploykit.checkenv"],
         cwd=APP_DIR,
-        env={"PATH": os.environ["PATH"], **{k: v for k, v in values.items() if v is not None}},
+        env={
+            "PATH": os.environ["PATH"],
+            "PYTHONPATH": os.pathsep.join([str(KIT_DIR), *map(str, pythonpath)]),
+            **{k: v for k, v in values.items() if v is not None},
+        },
         capture_output=True,
         text=True,
         timeout=60,
     )
 
 
-def refused(overrides, expected):
-    result = checkenv({**good_env(), **overrides})
+def refused(overrides, expected, pythonpath=()):
+    result = checkenv({**good_env(), **overrides}, pythonpath)
     assert result.returncode == 1, result.stdout + result.stderr
     lines = result.stderr.strip().splitlines()
     assert len(lines) == 1, result.stderr
@@ -85,8 +91,8 @@ def test_placeholder_secret_is_refused(name, value):
         ({"REDIS_PASSWORD": ""}, "REDIS_PASSWORD is not set; set a random one"),
         ({"POSTGRES_PASSWORD": "a1b2c3d4e5f"}, "POSTGRES_PASSWORD is shorter than 12 characters; set a random one"),
         ({"REDIS_PASSWORD": "p@ss/word:1234"}, "REDIS_PASSWORD may hold only letters, digits and . _ ~ -"),
-        ({"SECRET_KEY": None}, "SECRET_KEY is not set while DEBUG is off; set a long random one"),
-        ({"SECRET_KEY": "k" * 31}, "SECRET_KEY is shorter than 32 characters; set a long random one"),
+        ({"SECRET_KEY": None}, "SECRET_KEY is not set; set a random one"),
+        ({"SECRET_KEY": "k" * 31}, "SECRET_KEY is shorter than 32 characters; set a random one"),
         ({"POSTGRES_USER": "shop@prod"}, "POSTGRES_USER must be a PostgreSQL name"),
         ({"POSTGRES_DB": "shop-db"}, "POSTGRES_DB must be a PostgreSQL name"),
         ({"REDIS_MAXMEMORY": "lots"}, "REDIS_MAXMEMORY must be a size such as 128mb"),
@@ -96,7 +102,7 @@ def test_placeholder_secret_is_refused(name, value):
         ({"HTTP_PORT": "70000"}, "HTTP_PORT must be at most 65535, not 70000"),
         ({"FLOWER_PORT": "flower"}, "FLOWER_PORT must be a whole number, not 'flower'"),
         ({"HTTP_BIND": "localhost"}, "HTTP_BIND must be an IP address such as 0.0.0.0"),
-        # The app's own rules come from importing the settings and config.gunicorn.
+        # The shop's own rules come from importing its settings; gunicorn's from the kit's.
         ({"DEBUG": "maybe"}, "DEBUG must be true or false"),
         ({"TIME_ZONE": "Mars/Olympus"}, "TIME_ZONE 'Mars/Olympus' is not a known time zone"),
         ({"GUNICORN_WORKERS": "many"}, "GUNICORN_WORKERS must be a whole number"),
@@ -104,3 +110,62 @@ def test_placeholder_secret_is_refused(name, value):
 )
 def test_bad_value_is_refused_with_the_variable_and_the_fix(overrides, expected):
     refused(overrides, expected)
+
+
+@pytest.mark.parametrize(
+    ("overrides", "expected"),
+    [
+        (
+            {"DJANGO_SETTINGS_MODULE": "config.setings"},
+            "DJANGO_SETTINGS_MODULE 'config.setings': loading the settings fails with ModuleNotFoundError: "
+            "No module named 'config.setings'; set the inventory's django_stack_settings_module",
+        ),
+        (
+            {"KIT_WSGI_APP": "config.wsgi:app"},
+            "KIT_WSGI_APP 'config.wsgi:app': importing the WSGI app fails with AttributeError",
+        ),
+        ({"KIT_WSGI_APP": ""}, "KIT_WSGI_APP is not set; set the inventory's django_stack_wsgi_app"),
+        (
+            {"KIT_CELERY_APP": "imports"},
+            "KIT_CELERY_APP 'imports': loading the Celery app fails with",
+        ),
+    ],
+)
+def test_a_project_that_breaks_the_contract_is_refused_naming_the_variable(overrides, expected):
+    line = refused(overrides, expected)
+    assert "django_stack_" in line
+
+
+def test_settings_that_ignore_the_kits_static_root_are_refused(tmp_path):
+    (tmp_path / "fixed_static.py").write_text('from config.settings import *  # noqa\nSTATIC_ROOT = "/app/static"\n')
+    refused(
+        {"DJANGO_SETTINGS_MODULE": "fixed_static", "STATIC_ROOT": "/srv/static"},
+        "DJANGO_SETTINGS_MODULE sets STATIC_ROOT to '/app/static', not the kit's '/srv/static'",
+        pythonpath=[tmp_path],
+    )
+
+
+def test_a_celery_app_that_ignores_the_broker_url_is_refused(tmp_path):
+    (tmp_path / "other_celery.py").write_text(
+        'from celery import Celery\napp = Celery("x", broker="redis://elsewhere/0")\n'
+    )
+    refused(
+        {"KIT_CELERY_APP": "other_celery"},
+        "KIT_CELERY_APP the Celery app's broker_url is not CELERY_BROKER_URL's value: set it from CELERY_BROKER_URL",
+        pythonpath=[tmp_path],
+    )
+
+
+def test_the_projects_own_check_runs_after_the_kits(tmp_path):
+    (tmp_path / "shop_check.py").write_text(
+        "import os, sys\n"
+        "if os.environ.get('SHOP_BANNER', '') == 'bad':\n"
+        "    sys.exit('configuration error: SHOP_BANNER must not be bad; set it in the env file')\n"
+    )
+    passed = checkenv({**good_env(), "KIT_CHECK_MODULE": "shop_check"}, [tmp_path])
+    assert passed.returncode == 0, passed.stderr
+    assert passed.stdout.strip() == "configuration ok"
+    refused({"KIT_CHECK_MODULE": "shop_check", "SHOP_BANNER": "bad"}, "SHOP_BANNER must not be bad", [tmp_path])
+    refused(
+        {"KIT_CHECK_MODULE": "shop_chek"}, "KIT_CHECK_MODULE 'shop_chek': the project's own check fails", [tmp_path]
+    )

@@ -1,22 +1,21 @@
-"""manage.py release: what a deploy runs before the stack starts on new code."""
+"""deploykit.release: what a deploy runs before the stack starts on new code."""
 
-import io
 import json
 
 import pytest
 from django.contrib.auth import get_user_model
-from django.core.management import call_command
-from django.core.management.base import CommandError
+
+from deploykit import release as kit_release
 
 pytestmark = pytest.mark.django_db(transaction=True)
 
 
-def release():
-    out = io.StringIO()
-    call_command("release", stdout=out)
-    last = out.getvalue().splitlines()[-1]
-    assert last.startswith("release: "), out.getvalue()
-    return json.loads(last.removeprefix("release: ")), out.getvalue()
+def release(capsys):
+    assert kit_release.main() == 0
+    output = capsys.readouterr().out
+    last = output.splitlines()[-1]
+    assert last.startswith("release: "), output
+    return json.loads(last.removeprefix("release: ")), output
 
 
 @pytest.fixture
@@ -25,12 +24,12 @@ def static_root(tmp_path, settings):
     return settings.STATIC_ROOT
 
 
-def test_release_collects_static_creates_the_superuser_then_changes_nothing(static_root, monkeypatch):
+def test_release_collects_static_creates_the_superuser_then_changes_nothing(static_root, monkeypatch, capsys):
     monkeypatch.setenv("DJANGO_SUPERUSER_USERNAME", "boss")
     monkeypatch.setenv("DJANGO_SUPERUSER_PASSWORD", "a-long-password-1")
     monkeypatch.setenv("DJANGO_SUPERUSER_EMAIL", "boss@example.com")
 
-    first, output = release()
+    first, output = release(capsys)
     assert first["migrations"] == 0  # the test database is migrated already
     assert first["static_files"] > 0
     assert (static_root / "admin" / "css" / "base.css").exists()
@@ -40,15 +39,15 @@ def test_release_collects_static_creates_the_superuser_then_changes_nothing(stat
     assert boss.is_superuser and boss.check_password("a-long-password-1")
 
     monkeypatch.setenv("DJANGO_SUPERUSER_PASSWORD", "another-password-2")
-    second, _ = release()
+    second, _ = release(capsys)
     assert second == {"migrations": 0, "static_files": 0, "superuser": "exists"}
     boss.refresh_from_db()
     assert boss.check_password("a-long-password-1")  # an existing user is left as it is
 
 
-def test_release_without_a_username_creates_no_user(static_root, monkeypatch):
+def test_release_without_a_username_creates_no_user(static_root, monkeypatch, capsys):
     monkeypatch.delenv("DJANGO_SUPERUSER_USERNAME", raising=False)
-    summary, _ = release()
+    summary, _ = release(capsys)
     assert summary["superuser"] == "skipped"
     assert not get_user_model().objects.exists()
 
@@ -56,6 +55,6 @@ def test_release_without_a_username_creates_no_user(static_root, monkeypatch):
 def test_release_refuses_a_username_without_a_password(static_root, monkeypatch):
     monkeypatch.setenv("DJANGO_SUPERUSER_USERNAME", "boss")
     monkeypatch.delenv("DJANGO_SUPERUSER_PASSWORD", raising=False)
-    with pytest.raises(CommandError, match="DJANGO_SUPERUSER_PASSWORD is empty"):
-        call_command("release", stdout=io.StringIO())
+    with pytest.raises(SystemExit, match="DJANGO_SUPERUSER_PASSWORD is empty"):
+        kit_release.main()
     assert not get_user_model().objects.filter(username="boss").exists()

@@ -42,7 +42,7 @@ def test_worker_log_is_plain_with_task_ids(worker):
 
 
 def test_worker_keeps_its_alive_file_fresh_for_the_healthcheck(worker, monkeypatch):
-    from config import healthcheck
+    from deploykit import healthcheck
 
     monkeypatch.setenv("WORKER_ALIVE_FILE", str(worker.alive_file))
     assert worker.alive_file.exists(), "the consuming worker has not written its alive file"
@@ -58,7 +58,7 @@ def test_worker_keeps_its_alive_file_fresh_for_the_healthcheck(worker, monkeypat
 
 
 def test_worker_healthcheck_fails_without_the_file(tmp_path, monkeypatch):
-    from config import healthcheck
+    from deploykit import healthcheck
 
     monkeypatch.setenv("WORKER_ALIVE_FILE", str(tmp_path / "missing"))
     assert healthcheck.main(["healthcheck.py", "worker"]) == 1

@@ -41,8 +41,8 @@ print(f"latency_median_ms={{statistics.median(latencies):.1f}}")
 print(f"latency_p95_ms={{latencies[int(n * 0.95)]:.1f}}")
 """
 CGROUP = Path("/sys/fs/cgroup")
-# What gunicorn chose in the web container (app/config/gunicorn.py).
-WORKERS = "import config.gunicorn as g; print(f'{g.workers} {g.worker_class} workers x {g.threads} threads')"
+# What gunicorn chose in the web container (compose/image/deploykit/gunicorn.py).
+WORKERS = "import deploykit.gunicorn as g; print(f'{g.workers} {g.worker_class} workers x {g.threads} threads')"
 
 
 def say(text):
@@ -107,10 +107,9 @@ def main():
     stack.down()
     try:
         say("building the app image and starting the stack")
-        stack.run("build", "web", timeout=1800)
+        stack.build()
         stack.run("up", "--detach", "--wait", "--wait-timeout", "300", timeout=600)
-        stack.manage("migrate", "--noinput")
-        stack.manage("collectstatic", "--noinput")
+        stack.release()
 
         image = f"{stack_env()['APP_IMAGE']}:bench"
         image_mb = int(subprocess.check_output(["docker", "image", "inspect", "-f", "{{.Size}}", image])) / 1e6

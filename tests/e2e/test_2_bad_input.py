@@ -33,7 +33,7 @@ def test_bad_value_fails_before_any_change(deployed, override, message):
     ],
 )
 def test_a_refused_env_file_is_put_back_and_nothing_restarts(deployed, override, message):
-    """The app's own checker reads the rendered env file; the stack goes on running with the previous one."""
+    """The kit's checker reads the rendered env file; the stack goes on running with the previous one."""
     before = ssh(STATE).stdout
     returncode, output, _ = playbook("deploy.yml", "-e", override, check=False)
     said = " ".join(output.split())  # the yaml callback wraps long messages

@@ -21,7 +21,7 @@ def stack_env_file(tmp_path_factory):
 def app_image(stack_env_file):
     """Build the app image (every test here runs it), before any test needs it."""
     print("\n==> building the app image", flush=True)
-    Compose(PROJECT, stack_env_file).run("build", "web", timeout=1800, capture=False)
+    Compose(PROJECT, stack_env_file).build(capture=False)
 
 
 @pytest.fixture(scope="session")
@@ -31,9 +31,7 @@ def stack(app_image, stack_env_file):
     compose.run("run", "--rm", "--no-deps", "config")  # the env file's checker, as a deploy runs it first
     print("==> docker compose up --wait", flush=True)
     compose.run("up", "--detach", "--wait", "--wait-timeout", "300", timeout=600)
-    compose.manage("migrate", "--noinput")
-    compose.manage("collectstatic", "--noinput")
-    compose.manage("createsuperuser", "--noinput")
+    compose.release()
     fill_exchange(compose)
     yield compose
     compose.down()

@@ -97,6 +97,19 @@ class Compose:
             )
         return result
 
+    def build(self, capture=True):
+        """The project's image, as compose/build.sh builds it (the kit's runtime, then the project)."""
+        result = subprocess.run(
+            ["bash", str(COMPOSE_FILE.parent / "build.sh"), str(self.env_file)],
+            capture_output=capture, text=True, timeout=1800,
+        )  # fmt: skip
+        if result.returncode != 0:
+            pytest.fail(f"compose/build.sh failed ({result.returncode}):\n{result.stdout}\n{result.stderr}")
+
+    def release(self):
+        """The deploy's one-off step: migrate, collectstatic, the superuser (deploykit.release)."""
+        return self.run("run", "--rm", "--no-TTY", "web", "python", "-m", "deploykit.release", timeout=300)
+
     def manage(self, *args, timeout=300):
         return self.run("run", "--rm", "--no-TTY", "web", "python", "manage.py", *args, timeout=timeout)
 

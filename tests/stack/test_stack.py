@@ -134,14 +134,14 @@ def test_worker_started_while_redis_is_down_keeps_retrying_then_connects(stack):
         [worker] = [c for c in stack.ps() if c["Service"] == "worker"]
         assert worker["State"] == "running"
         # Running, but not consuming: its healthcheck says so.
-        check = stack.exec("worker", "python", "config/healthcheck.py", "worker", check=False)
+        check = stack.exec("worker", "python", "-m", "deploykit.healthcheck", "worker", check=False)
         assert check.returncode == 1, check.stdout + check.stderr
         assert "is missing: the worker is not consuming" in check.stderr
     finally:
         stack.run("start", "redis")
     wait_until(lambda: "ready." in stack.logs("worker"), 120, "the worker to connect once Redis is back")
     stack.run("up", "--detach", "--wait", "--wait-timeout", "180", "worker")
-    assert stack.exec("worker", "python", "config/healthcheck.py", "worker").returncode == 0
+    assert stack.exec("worker", "python", "-m", "deploykit.healthcheck", "worker").returncode == 0
     result = stack.manage("test_celery", "--async", "--wait", "60")
     assert "Processed:" in result.stdout
 

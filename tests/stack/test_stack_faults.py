@@ -126,7 +126,7 @@ def test_redis_away_for_a_minute_mid_import_costs_a_delay_not_the_import(stack, 
     back = time.monotonic()
 
     wait_until(
-        lambda: stack.exec("worker", "python", "config/healthcheck.py", "worker", check=False).returncode == 0,
+        lambda: stack.exec("worker", "python", "-m", "deploykit.healthcheck", "worker", check=False).returncode == 0,
         120, "the worker to consume again",
     )  # fmt: skip
     figure("Redis back -> worker consuming again", f"{time.monotonic() - back:.1f} s")

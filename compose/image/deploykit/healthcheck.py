@@ -1,14 +1,14 @@
-"""Container healthchecks: ``python config/healthcheck.py web|worker|beat``.
+"""Container healthchecks: ``python -m deploykit.healthcheck web|worker|beat``.
 
-web:    GET http://127.0.0.1:8000/healthz answers 200.
-worker: the worker's alive file (config.celery.AliveFile touches it every
+web:    GET http://127.0.0.1:8000/healthz answers 200 (deploykit.wsgi answers
+        it before the project's code, whatever its routes and ALLOWED_HOSTS).
+worker: the worker's alive file (deploykit.celeryapp.AliveFile touches it every
         WORKER_ALIVE_EVERY seconds while it consumes from the broker) is fresh.
 beat:   the broker answers and beat has written its schedule file (it exists
         once beat has started and synced).
-Exits 0 when healthy, 1 with a one-line reason otherwise. Run as a script, not
-with ``-m``: the config package imports Celery, which would add about 0.4 s
-of CPU to every check; this file imports only the standard library (and redis,
-for beat), so compose can run the checks every few seconds.
+Exits 0 when healthy, 1 with a one-line reason otherwise. It imports only the
+standard library (and redis, for beat): no Django, no Celery, no project code,
+so compose can run the checks every few seconds.
 """
 
 import glob
@@ -56,7 +56,7 @@ def beat():
 def main(argv):
     checks = {"web": web, "worker": worker, "beat": beat}
     if len(argv) != 2 or argv[1] not in checks:
-        print(f"usage: python config/healthcheck.py {'|'.join(checks)}", file=sys.stderr)
+        print(f"usage: python -m deploykit.healthcheck {'|'.join(checks)}", file=sys.stderr)
         return 2
     try:
         checks[argv[1]]()

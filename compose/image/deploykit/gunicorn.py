@@ -1,18 +1,13 @@
-"""gunicorn settings, from the environment (see compose/env.example).
+"""gunicorn's settings, from the environment (see compose/env.example).
 
-Used as ``gunicorn config.wsgi --config python:config.gunicorn``."""
+Used as ``gunicorn --config python:deploykit.gunicorn``: the app it serves is
+deploykit.wsgi, the project's own WSGI app (KIT_WSGI_APP) behind the kit's
+/healthz and /readyz."""
 
 import os
 from pathlib import Path
 
-
-def _int(name, default):
-    value = os.environ.get(name, "").strip()
-    if not value:
-        return default
-    if not value.isdigit() or int(value) < 1:
-        raise SystemExit(f"configuration error: {name} must be a whole number of 1 or more, not {value!r}")
-    return int(value)
+from deploykit.env import number as _int
 
 
 def _cpus():
@@ -41,6 +36,7 @@ def _memory_mib():
     return 1024
 
 
+wsgi_app = "deploykit.wsgi:application"
 bind = os.environ.get("GUNICORN_BIND", "0.0.0.0:8000")
 # Threaded workers: one process per CPU (a process runs Python on one CPU at a
 # time), each with threads, so that a request waiting on the database or a

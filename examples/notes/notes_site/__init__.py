@@ -1,0 +1,1 @@
+"""The notes project's Django site. The Celery app lives in notes_site.worker."""

@@ -1,0 +1,184 @@
+"""A second project, examples/notes, deployed by the same site.yml with inventory changes only.
+
+inventories/notes is layered over inventories/local: the notes stack lives
+beside the shop on the same sandbox VDS (/srv/notes, nginx on the VDS's port
+8082), so the checks reach it over SSH, from inside the VDS.
+"""
+
+import json
+import shlex
+import shutil
+import subprocess
+
+import pytest
+from e2ekit import BASE_URL, ROOT, playbook, ssh, wait_until
+
+NOTES = ("-i", "inventories/local", "-i", "inventories/notes")
+NOTES_URL = "http://127.0.0.1:8082"
+SERVICES = {"db", "redis", "web", "worker", "beat", "proxy"}
+
+
+@pytest.fixture(scope="module")
+def notes(deployed):
+    """site.yml with the notes inventory, after the shop's deploy (the `deployed` fixture)."""
+    _, output, recap = playbook("site.yml", *NOTES)
+    assert recap["failed"] == 0, output[-3000:]
+    return output
+
+
+def in_web(code):
+    """Python in the running notes web container, Django set up; returns its stdout."""
+    script = f"import django; django.setup()\n{code}"
+    return ssh(f"docker exec notes-web-1 python -c {shlex.quote(script)}").stdout.strip()
+
+
+def containers():
+    """{service: (container id, started at)} of the notes project."""
+    out = ssh(
+        "docker ps --all --filter label=com.docker.compose.project=notes --format '{{.ID}}' "
+        "| xargs -r docker inspect --format "
+        "'{{index .Config.Labels \"com.docker.compose.service\"}} {{.Id}} {{.State.StartedAt}}'"
+    ).stdout
+    return {service: (cid, started) for service, cid, started in (line.split() for line in out.splitlines())}
+
+
+def test_its_page_answers_through_nginx(notes):
+    answer = ssh(f"curl -sS -i {NOTES_URL}/").stdout
+    head, _, body = answer.partition("\n\n")  # text mode: curl's CRLFs read as LFs
+    assert head.startswith("HTTP/1.1 200"), head
+    assert "Server: nginx" in head
+    assert "<title>Notes</title>" in body
+    assert "/static/notes/notes.css" in body
+    # The shop beside it is untouched, on its own port.
+    assert ssh("curl -sS -o /dev/null -w '%{http_code}' http://127.0.0.1:80/readyz").stdout == "200"
+
+
+def test_its_static_file_is_served_by_nginx(notes):
+    answer = ssh(f"curl -sS -i {NOTES_URL}/static/notes/notes.css").stdout
+    head, _, body = answer.partition("\n\n")  # text mode: curl's CRLFs read as LFs
+    assert head.startswith("HTTP/1.1 200"), head
+    assert "notes.css: served by nginx" in body
+    # nginx's static location (compose/nginx/default.conf) adds these; gunicorn would not.
+    assert "Cache-Control: public" in head and "Expires:" in head
+
+
+def test_its_migration_ran(notes):
+    out = ssh("docker exec notes-web-1 python -m django showmigrations notes").stdout
+    assert "[X] 0001_initial" in out, out
+
+
+def test_a_task_round_trip_through_its_own_celery_app(notes):
+    out = in_web(
+        "from notes.models import Note; from notes.tasks import count_words\n"
+        "note = Note.objects.create(text='one two three four five')\n"
+        "print(count_words.delay(note.id).get(timeout=60), Note.objects.get(pk=note.pk).words)"
+    )
+    assert out == "5 5"
+
+
+def test_its_periodic_task_runs_from_beat(notes):
+    def stamped():
+        return int(
+            in_web(
+                "from notes.models import Note; print(Note.objects.filter(text__startswith='stamp from beat').count())"
+            )
+        )
+
+    wait_until(stamped, 60, "beat's stamp task to write a note", interval=5)
+
+
+def test_worker_and_beat_run_as_nobody_and_every_service_is_healthy(notes):
+    for service in ("worker", "beat"):
+        assert ssh(f"docker exec notes-{service}-1 id -u").stdout.strip() == "65534"
+        assert ssh(f"docker exec notes-{service}-1 id -g").stdout.strip() == "65534"
+    states = ssh(
+        "docker ps --filter label=com.docker.compose.project=notes "
+        "--format '{{.Label \"com.docker.compose.service\"}} {{.Status}}'"
+    ).stdout.splitlines()
+    healthy = {line.split()[0] for line in states if "(healthy)" in line}
+    assert healthy == SERVICES, states
+
+
+def test_its_image_holds_its_code_and_not_the_shops(notes):
+    listing = ssh("docker exec notes-web-1 ls /app").stdout.split()
+    assert {"notes", "notes_site", "manage.py", "uv.lock"} <= set(listing), listing
+    assert not {"config", "catalog", "imports", "core"} & set(listing), listing
+    found = ssh("docker exec notes-web-1 sh -c 'find / -xdev -name import.xml -o -xdev -name commerceml.py | head'")
+    assert found.stdout.strip() == ""
+    # The inventory's extra Debian package (django_stack_apt_packages) is in it.
+    assert "Status: install ok installed" in ssh("docker exec notes-web-1 dpkg -s tzdata").stdout
+
+
+def refused(*extra):
+    """A notes deploy that must stop before the running stack changes; returns its output, unwrapped."""
+    before = containers()
+    code, output, _ = playbook("site.yml", *NOTES, "--tags", "deploy", *extra, check=False)
+    assert code != 0, output[-3000:]
+    assert containers() == before, "the running notes stack was touched"
+    return " ".join(output.split())  # the yaml callback wraps long messages
+
+
+def test_a_projects_own_check_refuses_a_bad_value_before_anything_starts(notes):
+    env = {"NOTES_PAGE_SIZE": 500, "POSTGRES_USER": "notes", "POSTGRES_DB": "notes", "GUNICORN_WORKERS": 1,
+           "CELERY_WORKER_CONCURRENCY": 1, "WORKER_STOP_GRACE_PERIOD": "30s"}  # fmt: skip
+    output = refused("-e", json.dumps({"django_stack_env": env}))
+    assert "configuration error: NOTES_PAGE_SIZE must be from 1 to 100, not 500" in output
+    assert "NOTES_PAGE_SIZE=30" in ssh("sudo cat /srv/notes/.env").stdout  # the previous file is back
+
+
+@pytest.mark.parametrize(
+    ("variable", "value", "message"),
+    [
+        (
+            "django_stack_wsgi_app",
+            "notes_site.wsgy:application",
+            "KIT_WSGI_APP 'notes_site.wsgy:application': importing the WSGI app fails with ModuleNotFoundError",
+        ),
+        (
+            "django_stack_settings_module",
+            "notes_site.settings.prod",
+            "DJANGO_SETTINGS_MODULE 'notes_site.settings.prod': loading the settings fails with ModuleNotFoundError",
+        ),
+        ("django_stack_celery_app", "notes_site.celery", "KIT_CELERY_APP 'notes_site.celery': loading the Celery app"),
+    ],
+)
+def test_a_module_that_does_not_import_is_refused_naming_the_variable(notes, variable, value, message):
+    output = refused("-e", f"{variable}={value}")
+    assert message in output
+    assert f"set the inventory's {variable}" in output
+
+
+def test_a_project_without_a_lock_file_is_refused_before_any_change(notes, tmp_path):
+    source = tmp_path / "notes"
+    shutil.copytree(ROOT / "examples" / "notes", source, ignore=shutil.ignore_patterns("uv.lock"))
+    output = refused("-e", f"django_stack_app_src={source}")
+    assert f'django_stack_app_src "{source}" has neither uv.lock (with pyproject.toml) nor requirements.txt' in output
+
+
+def test_the_shop_is_still_the_default_deploy(notes):
+    """make demo's inventory alone still deploys the shop (the notes stack beside it stays)."""
+    assert ssh("sudo grep -h ^KIT_WSGI_APP= /srv/shop/.env /srv/notes/.env").stdout.split() == [
+        "KIT_WSGI_APP=config.wsgi:application",
+        "KIT_WSGI_APP=notes_site.wsgi:application",
+    ]
+    import requests
+
+    assert requests.get(f"{BASE_URL}/readyz", headers={"Host": "localhost"}, timeout=10).status_code == 200
+
+
+def test_a_project_from_a_git_url_and_version(notes, tmp_path):
+    """django_stack_app_git_repo + _version in place of a directory: a new commit is deployed."""
+    source = tmp_path / "notes.git"
+    shutil.copytree(ROOT / "examples" / "notes", source)
+    index = source / "notes" / "templates" / "notes" / "index.html"
+    index.write_text(index.read_text().replace("<title>{{ title }}</title>", "<title>{{ title }} from git</title>"))
+    git = ["git", "-C", str(source), "-c", "user.name=kit", "-c", "user.email=kit@example.com"]
+    for command in (["init", "-q", "-b", "release"], ["add", "."], ["commit", "-q", "-m", "notes from git"]):
+        subprocess.run([*git, *command], check=True, capture_output=True)
+    commit = subprocess.run([*git, "rev-parse", "--short=12", "HEAD"], check=True, capture_output=True, text=True)
+    playbook(
+        "site.yml", *NOTES, "--tags", "deploy",
+        "-e", f"django_stack_app_git_repo=file://{source}", "-e", "django_stack_app_git_version=release",
+    )  # fmt: skip
+    assert "<title>Notes from git</title>" in ssh(f"curl -sS {NOTES_URL}/").stdout
+    assert f"APP_TAG={commit.stdout.strip()}" in ssh("sudo cat /srv/notes/.env").stdout
