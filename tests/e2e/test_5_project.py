@@ -148,6 +148,18 @@ def test_a_module_that_does_not_import_is_refused_naming_the_variable(notes, var
     assert f"set the inventory's {variable}" in output
 
 
+def test_a_project_that_is_not_a_git_checkout_needs_a_release(notes, tmp_path):
+    source = tmp_path / "notes"
+    shutil.copytree(ROOT / "examples" / "notes", source)
+    output = refused("-e", f"django_stack_app_src={source}")
+    assert f"the project in {source} is not a git checkout, so it has no release: set django_stack_release" in output
+
+
+def test_a_missing_own_dockerfile_is_refused_before_any_change(notes):
+    output = refused("-e", "django_stack_dockerfile=docker/Dockerfile")
+    assert 'django_stack_dockerfile "docker/Dockerfile" is not a file in' in output
+
+
 def test_a_project_without_a_lock_file_is_refused_before_any_change(notes, tmp_path):
     source = tmp_path / "notes"
     shutil.copytree(ROOT / "examples" / "notes", source, ignore=shutil.ignore_patterns("uv.lock"))
@@ -182,3 +194,35 @@ def test_a_project_from_a_git_url_and_version(notes, tmp_path):
     )  # fmt: skip
     assert "<title>Notes from git</title>" in ssh(f"curl -sS {NOTES_URL}/").stdout
     assert f"APP_TAG={commit.stdout.strip()}" in ssh("sudo cat /srv/notes/.env").stdout
+
+
+# A project's own Dockerfile builds on the kit's runtime (KIT_BASE), as the kit's recipe does.
+OWN_DOCKERFILE = """\
+ARG KIT_BASE
+FROM ${KIT_BASE} AS builder
+RUN pip install --no-compile --root-user-action=ignore uv==0.13.8
+WORKDIR /src
+COPY pyproject.toml uv.lock ./
+RUN /opt/kit/bin/install-dependencies /src /opt/venv
+
+FROM ${KIT_BASE}
+COPY --from=builder /opt/venv /opt/venv
+COPY . /app
+RUN echo "the project's own Dockerfile" > /app/BUILT_BY
+WORKDIR /app
+USER app
+"""
+
+
+def test_a_project_with_its_own_dockerfile(notes, tmp_path):
+    source = tmp_path / "notes"
+    shutil.copytree(ROOT / "examples" / "notes", source)
+    (source / "build").mkdir()
+    (source / "build" / "Dockerfile").write_text(OWN_DOCKERFILE)
+    playbook(
+        "site.yml", *NOTES, "--tags", "deploy", "-e", f"django_stack_app_src={source}",
+        "-e", "django_stack_dockerfile=build/Dockerfile", "-e", "django_stack_release=own-dockerfile",
+    )  # fmt: skip
+    assert ssh("docker exec notes-web-1 cat /app/BUILT_BY").stdout.strip() == "the project's own Dockerfile"
+    assert ssh("docker exec notes-worker-1 id -u").stdout.strip() == "65534"
+    assert ssh(f"curl -sS -o /dev/null -w '%{{http_code}}' {NOTES_URL}/").stdout == "200"
