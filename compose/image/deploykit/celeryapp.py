@@ -24,8 +24,8 @@ from deploykit import env
 from deploykit.healthcheck import WORKER_ALIVE_EVERY, worker_alive_file
 
 
-def load(spec=None):
-    spec = spec if spec is not None else env.get("KIT_CELERY_APP")
+def load():
+    spec = env.get("KIT_CELERY_APP")
     if not spec:
         raise env.ConfigError(
             "KIT_CELERY_APP", "is not set; name the project's Celery app (inventory: django_stack_celery_app)"
@@ -66,9 +66,7 @@ class AliveFile(bootsteps.StartStopStep):
 
 
 def prepare(celery_app):
-    """The kit's settings and steps on the project's app (once)."""
-    if AliveFile in celery_app.steps["consumer"]:
-        return celery_app
+    """The kit's settings and steps on the project's app."""
     celery_app.conf.update(
         broker_connection_retry_on_startup=True,
         worker_hijack_root_logger=False,

@@ -17,7 +17,7 @@ def main(argv=None):
     parser = argparse.ArgumentParser(prog="python -m deploykit.smoke")
     parser.add_argument("--wait", type=float, default=60.0, help="seconds to wait for a worker's answer (60)")
     args = parser.parse_args(argv)
-    app = celeryapp.load()
+    app = celeryapp.app
     started = time.monotonic()
     try:
         result = app.send_task("deploykit.ping", args=["deploy smoke test"])
