@@ -49,6 +49,41 @@ def ssh(command, user="deploy", check=True, port=2222, timeout=120):
     return result
 
 
+# Ports a neighbour on the sandbox's network tries; 9998 and 9999 are planted by plant_listeners().
+PROBED_PORTS = [22, 80, 443, 2375, 2376, 5432, 5555, 6379, 8000, 8080, 9998, 9999]
+
+
+def answering_ports():
+    """The PROBED_PORTS of the VDS that accept a TCP connection from another container on its network."""
+    probe = (
+        "import socket\n"
+        f"for port in {PROBED_PORTS}:\n"
+        "    s = socket.socket(); s.settimeout(2)\n"
+        "    print(port, s.connect_ex(('kit-vds', port)) == 0); s.close()\n"
+    )
+    images = dict(line.split("=", 1) for line in (KIT / "images.env").read_text().splitlines() if "=" in line)
+    result = subprocess.run(
+        ["docker", "run", "--rm", "--network", "kit-sandbox", images["PYTHON_IMAGE"], "python", "-c", probe],
+        capture_output=True, text=True, timeout=120, check=True,
+    )  # fmt: skip
+    return sorted(int(line.split()[0]) for line in result.stdout.splitlines() if line.endswith("True"))
+
+
+def plant_listeners(restart="no"):
+    """What a user might add on the server: a host service on 9999 and a container publishing 0.0.0.0:9998."""
+    ssh(
+        "set -e; sudo systemd-run --quiet --unit=kit-planted python3 -m http.server 9999"
+        f"; docker run -d --quiet --name kit-planted --restart {restart} -p 0.0.0.0:9998:80"
+        " $(docker inspect -f '{{.Config.Image}}' shop-proxy-1) >/dev/null"
+    )
+    both = "curl -fsS -o /dev/null 127.0.0.1:9999 && curl -fsS -o /dev/null 127.0.0.1:9998"
+    wait_until(lambda: ssh(both, check=False).returncode == 0, 60, "the planted listeners to answer inside the VDS")
+
+
+def remove_listeners():
+    ssh("sudo systemctl stop kit-planted; docker rm -f kit-planted", check=False)
+
+
 def secret(name):
     return (KIT / "sandbox" / name).read_text().split()[0]
 

@@ -1,7 +1,9 @@
-"""After the VDS restarts (a reboot), the stack comes back healthy by itself."""
+"""After the VDS restarts (a reboot), the stack comes back healthy by itself, and the firewall with it."""
 
 import subprocess
 
+import e2ekit
+import pytest
 import requests
 from e2ekit import BASE_URL, ssh, wait_until
 
@@ -14,7 +16,14 @@ def _ready():
     return response.status_code == 200
 
 
-def test_stack_comes_back_after_a_reboot(deployed):
+@pytest.fixture
+def planted(deployed):
+    e2ekit.plant_listeners(restart="always")  # back after the reboot, as the stack is
+    yield
+    e2ekit.remove_listeners()
+
+
+def test_stack_comes_back_after_a_reboot(planted):
     subprocess.run(["docker", "restart", "--time", "30", "kit-vds"], check=True, capture_output=True, timeout=120)
     wait_until(lambda: ssh("true", check=False).returncode == 0, 120, "sshd after the reboot")
     wait_until(_ready, 300, "/readyz to answer 200 after the reboot", interval=3)
@@ -26,3 +35,8 @@ def test_stack_comes_back_after_a_reboot(deployed):
         return all("(healthy)" in states.get(f"shop-{s}-1", "") for s in services)
 
     wait_until(all_healthy, 300, "every service to be healthy after the reboot", interval=5)
+
+    # ufw loads the DOCKER-USER rules at boot, before Docker publishes the planted container's port again.
+    wait_until(lambda: ssh("curl -fsS -o /dev/null 127.0.0.1:9998", check=False).returncode == 0, 60,
+               "the planted container to be back")  # fmt: skip
+    assert e2ekit.answering_ports() == [22, 80]

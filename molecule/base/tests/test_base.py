@@ -4,6 +4,7 @@ testinfra itself logs in as the deploy user with the operator's key; the SSH che
 controller, what must be refused.
 """
 
+import os
 import subprocess
 from pathlib import Path
 
@@ -17,11 +18,13 @@ def variables(host):
 
 
 def ssh(variables, user, *options, command="id -un"):
-    """Log in from the controller over 127.0.0.1 as the operator would; returns the completed process."""
+    """Log in from the controller over 127.0.0.1 as the operator would; returns the completed process.
+    ssh keeps the first value it gets for an option, so the options given here win over the defaults below."""
     return subprocess.run(
-        ["ssh", "-p", str(variables["ansible_port"]), "-i", variables["ansible_ssh_private_key_file"],
+        ["ssh", *options, "-p", str(variables["ansible_port"]), "-i", variables["ansible_ssh_private_key_file"],
          "-o", "BatchMode=yes", "-o", "ConnectTimeout=10", "-o", "StrictHostKeyChecking=no",
-         "-o", "UserKnownHostsFile=/dev/null", "-o", "LogLevel=ERROR", *options, f"{user}@127.0.0.1", command],
+         "-o", "UserKnownHostsFile=/dev/null", "-o", "LogLevel=ERROR", f"{user}@127.0.0.1",
+         *([command] if command else [])],
         capture_output=True, text=True, timeout=60,
     )  # fmt: skip
 
@@ -56,8 +59,74 @@ def test_sshd_runs_with_the_hardened_settings(host):
         "x11forwarding no",
         "maxauthtries 3",
         "port 22",
+        "logingracetime 30",
+        "allowagentforwarding no",
+        "allowtcpforwarding no",
+        "allowstreamlocalforwarding no",
+        "permittunnel no",
+        # The role's preference lists, less the names this OpenSSH (10.0) does not know: none here.
+        "kexalgorithms mlkem768x25519-sha256,sntrup761x25519-sha512,sntrup761x25519-sha512@openssh.com,"
+        "curve25519-sha256,curve25519-sha256@libssh.org,diffie-hellman-group16-sha512,"
+        "diffie-hellman-group18-sha512,diffie-hellman-group-exchange-sha256",
+        "ciphers chacha20-poly1305@openssh.com,aes256-gcm@openssh.com,aes128-gcm@openssh.com,"
+        "aes256-ctr,aes192-ctr,aes128-ctr",
+        "macs hmac-sha2-512-etm@openssh.com,hmac-sha2-256-etm@openssh.com,umac-128-etm@openssh.com",
     } <= effective
     assert host.service("ssh").is_running
+
+
+# An AEAD cipher (chacha20, GCM) carries its own MAC: the MAC lists are compared only with a cipher that needs one.
+@pytest.mark.parametrize(
+    "options",
+    [["KexAlgorithms=diffie-hellman-group14-sha1"], ["Ciphers=aes128-cbc"], ["Ciphers=aes128-ctr", "MACs=hmac-sha1"]],
+)
+def test_sshd_refuses_a_client_that_offers_only_a_weak_algorithm(variables, options):
+    # ssh reports a failed negotiation at level INFO.
+    login = ssh(variables, "deploy", "-o", "LogLevel=INFO", *(word for option in options for word in ("-o", option)))
+    assert login.returncode == 255 and "no matching" in login.stderr, login.stderr
+
+
+def test_sshd_forwards_no_port(variables):
+    """ssh -W (what -L and ProxyJump ask for) is refused by the server, not by the client."""
+    login = ssh(variables, "deploy", "-o", "LogLevel=INFO", "-W", "127.0.0.1:22", command=None)
+    assert login.returncode == 255 and "administratively prohibited" in login.stderr, login.stderr
+
+
+# Run in a neighbour container on the VDS's Docker network: a few logins as an unknown user, then logins as
+# deploy (without its key) until they are no longer answered with "Permission denied".
+PROBER = r"""
+try() { ssh -o BatchMode=yes -o ConnectTimeout=3 -o StrictHostKeyChecking=no -o UserKnownHostsFile=/dev/null \
+            -o LogLevel=ERROR "$1@$VDS" true 2>&1 | tail -n 1; }
+echo "me: $(hostname -I | cut -d' ' -f1)"
+for i in 1 2 3 4 5 6; do echo "attempt: $(try nosuchuser)"; done
+for i in $(seq 30); do
+  answer=$(try deploy)
+  case "$answer" in *"Permission denied"*) sleep 1 ;; *) echo "after: $answer"; exit 0 ;; esac
+done
+echo "after: still answered"
+"""
+
+
+def test_fail2ban_bans_an_address_that_keeps_failing_to_log_in(host):
+    vds = host.check_output("hostname -I").split()[0]
+    with host.sudo():
+        assert host.service("fail2ban").is_enabled and host.service("fail2ban").is_running
+        # base_fail2ban_ignore_gateway: the controller's logins come through the gateway's port forward.
+        gateway = host.check_output("ip -4 route show default").split()[2]
+        assert gateway in host.check_output("fail2ban-client get sshd ignoreip")
+    image = os.environ.get("KIT_VDS_IMAGE", "kit-local/vds:13")
+    prober = subprocess.run(["docker", "run", "--rm", "-e", f"VDS={vds}", image, "sh", "-c", PROBER],
+                            capture_output=True, text=True, timeout=120, check=True)  # fmt: skip
+    lines = dict(line.split(": ", 1) for line in prober.stdout.splitlines() if ": " in line)
+    try:
+        assert prober.stdout.count("attempt: nosuchuser@") == 6, prober.stdout
+        with host.sudo():
+            assert lines["me"] in host.check_output("fail2ban-client get sshd banned"), prober.stdout
+        # The ban is in the firewall: sshd no longer answers that address at all.
+        assert "Connection refused" in lines["after"] or "timed out" in lines["after"], prober.stdout
+    finally:
+        with host.sudo():
+            host.run(f"fail2ban-client set sshd unbanip {lines.get('me', '')}")
 
 
 def test_the_deploy_user_has_exactly_the_operators_key_and_sudo(host, variables):
