@@ -6,7 +6,9 @@
 #                         volumes are kept: add --volumes to drop the data)
 #   compose/dev.sh ports  only check that the ports it publishes are free
 # The env file is compose/.env; the first run writes it from env.example with
-# generated secrets and the images of .kit/images.env (make images).
+# the images of .kit/images.env (make images), and the secret files under
+# compose/secrets/ with generated values (secrets.sh). An older .env that still
+# holds secrets has them moved into the files.
 #
 # Ports, on 127.0.0.1: nginx on DEV_HTTP_PORT (8081), runserver on DEV_WEB_PORT
 # (8001). Not 8080 and 2222, which make demo's sandbox VDS (kit-vds) holds, nor
@@ -27,20 +29,37 @@ compose() { docker compose --project-name "$PROJECT" -f compose.yml -f compose.d
 secret() { python3 -c 'import secrets; print(secrets.token_hex(24))'; }
 value() { sed -n "s/^$1=//p" "$ENV_FILE" | tail -n 1; }
 
+SECRETS=(SECRET_KEY POSTGRES_PASSWORD REDIS_PASSWORD FLOWER_PASSWORD DJANGO_SUPERUSER_PASSWORD)
+
 write_env() {
-  say "writing $ENV_FILE from env.example, with generated secrets"
+  say "writing $ENV_FILE from env.example"
   [ -f ../.kit/images.env ] || { echo "dev.sh: ../.kit/images.env is missing: run make images" >&2; exit 1; }
   umask 077
-  sed -e "s/^SECRET_KEY=.*/SECRET_KEY=$(secret)/" \
-      -e "s/^POSTGRES_PASSWORD=.*/POSTGRES_PASSWORD=$(secret)/" \
-      -e "s/^REDIS_PASSWORD=.*/REDIS_PASSWORD=$(secret)/" \
-      -e "s/^FLOWER_PASSWORD=.*/FLOWER_PASSWORD=$(secret | cut -c1-16)/" \
-      -e "s/^DJANGO_SUPERUSER_PASSWORD=.*/DJANGO_SUPERUSER_PASSWORD=$(secret | cut -c1-16)/" \
-      -e "s/^HTTP_BIND=.*/HTTP_BIND=127.0.0.1/" \
+  sed -e "s/^HTTP_BIND=.*/HTTP_BIND=127.0.0.1/" \
       -e "s/^WORKER_STOP_GRACE_PERIOD=.*/WORKER_STOP_GRACE_PERIOD=10s/" \
       env.example >"$ENV_FILE"
   { echo; echo "# make dev publishes on DEV_HTTP_PORT and DEV_WEB_PORT, not HTTP_PORT (see dev.sh)."
     echo "# Images chosen by make images:"; grep -v '^#' ../.kit/images.env; } >>"$ENV_FILE"
+}
+
+# The secret files, from an older env file's secrets when it has them (which
+# then leave it: the env file is every container's environment), else new.
+write_secrets() {
+  local pattern="^($(IFS='|'; echo "${SECRETS[*]}"))="
+  if grep -Eq "$pattern" "$ENV_FILE"; then
+    say "moving the secrets of $ENV_FILE into secret files under compose/secrets/"
+    grep -E "$pattern" "$ENV_FILE" | bash secrets.sh secrets
+    sed -i -E "/$pattern/d" "$ENV_FILE"
+  fi
+  if [ ! -e secrets/app/secret_key ]; then
+    say "writing the secret files under compose/secrets/, with generated values"
+    printf 'SECRET_KEY=%s\nPOSTGRES_PASSWORD=%s\nREDIS_PASSWORD=%s\nFLOWER_PASSWORD=%s\nDJANGO_SUPERUSER_PASSWORD=%s\n' \
+      "$(secret)" "$(secret)" "$(secret)" "$(secret | cut -c1-16)" "$(secret | cut -c1-16)" | bash secrets.sh secrets
+  fi
+  # A digest of the files: when they change, compose recreates the containers that read them.
+  local revision
+  revision=$(cat secrets/app/* | sha256sum | cut -c1-16)
+  sed -i "s/^SECRETS_REVISION=.*/SECRETS_REVISION=$revision/" "$ENV_FILE"
 }
 
 # Stop early, naming the holder and the fix, when a port dev publishes is taken
@@ -82,6 +101,7 @@ up() {
   say "checking that 127.0.0.1:$DEV_HTTP_PORT and 127.0.0.1:$DEV_WEB_PORT are free"
   check_ports
   [ -f "$ENV_FILE" ] || write_env
+  write_secrets
   say "building the app image"
   bash build.sh "$ENV_FILE"
   say "checking $ENV_FILE"
@@ -97,7 +117,7 @@ up() {
 The stack is up:
   admin     http://127.0.0.1:$DEV_HTTP_PORT/admin/   (through nginx)
   gunicorn  http://127.0.0.1:$DEV_WEB_PORT/admin/   (reloads on changes)
-  login     $(value DJANGO_SUPERUSER_USERNAME) / $(value DJANGO_SUPERUSER_PASSWORD)
+  login     $(value DJANGO_SUPERUSER_USERNAME) / $(cat secrets/app/django_superuser_password)
   logs      docker compose --project-name $PROJECT -f compose/compose.yml -f compose/compose.dev.yml logs -f
   stop      make dev-down
 EOT

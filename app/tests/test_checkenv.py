@@ -87,7 +87,7 @@ def test_placeholder_secret_is_refused(name, value):
 @pytest.mark.parametrize(
     ("overrides", "expected"),
     [
-        ({"POSTGRES_PASSWORD": None}, "POSTGRES_PASSWORD is not set; set a random one in the env file"),
+        ({"POSTGRES_PASSWORD": None}, "POSTGRES_PASSWORD is not set; set a random one in its secret file"),
         ({"REDIS_PASSWORD": ""}, "REDIS_PASSWORD is not set; set a random one"),
         ({"POSTGRES_PASSWORD": "a1b2c3d4e5f"}, "POSTGRES_PASSWORD is shorter than 12 characters; set a random one"),
         ({"REDIS_PASSWORD": "p@ss/word:1234"}, "REDIS_PASSWORD may hold only letters, digits and . _ ~ -"),

@@ -27,6 +27,8 @@ RUN groupadd --system --gid ${APP_GID} app \
  && chown 65534:65534 /var/lib/celery
 
 COPY deploykit /opt/kit/deploykit
+# Exports the secret files under /run/secrets in every Python process (deploykit/secrets.py).
+COPY sitecustomize.py /opt/kit/sitecustomize.py
 COPY install-dependencies.sh /opt/kit/bin/install-dependencies
 RUN python -m compileall -q /opt/kit
 

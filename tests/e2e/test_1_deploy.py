@@ -6,6 +6,8 @@ import subprocess
 import e2ekit
 from e2ekit import CHANGELIST, KIT, admin_session, playbook, secret, ssh
 
+SECRETS = ("secret_key", "postgres_password", "redis_password", "flower_password", "admin_password")
+
 
 def test_a_rerun_puts_back_what_was_changed_by_hand(deployed, tmp_path):
     """Each role's modules see a hand edit and repair it; nginx serves its repaired configuration."""
@@ -82,11 +84,33 @@ def test_only_the_allowed_ports_answer_from_the_network(deployed):
 def test_no_secret_is_in_the_output(deployed):
     # -v prints every task's result: community.docker's modules report each container with its command line.
     _, rerun, _ = playbook("deploy.yml", "-v")
-    secrets = ("secret_key", "postgres_password", "redis_password", "flower_password", "admin_password")
-    for name in (*secrets, "backup_password"):
+    for name in (*SECRETS, "backup_password"):
         value = secret(name)
         assert value not in deployed, f"{name} appears in site.yml's output"
         assert value not in rerun, f"{name} appears in the output of deploy.yml -v"
+
+
+def test_no_secret_is_in_container_configuration_processes_or_logs(deployed):
+    """Secrets reach the containers as files: docker inspect, `docker compose config`, the process list and
+    the logs (containers' and the journal) hold none of them."""
+    readers = {
+        "docker inspect": ssh("docker inspect $(docker ps --all --quiet)").stdout,
+        "docker compose config": ssh("sudo docker compose --project-directory /srv/shop config").stdout,
+        "ps": ssh("sudo ps -eo user,args").stdout,
+        "logs": ssh(
+            "for c in $(docker ps --all --quiet); do docker logs $c 2>&1; done; sudo journalctl --no-pager --output=cat"
+        ).stdout,
+    }
+    for name in SECRETS:
+        value = secret(name)
+        for reader, text in readers.items():
+            assert value not in text, f"{name} appears in {reader}"
+    # Each container reads its copy, mode 0400, owned by the uid it runs as.
+    owners = {"web": "10001", "worker": "65534", "beat": "65534", "db": "0", "redis": "0"}
+    for service, uid in owners.items():
+        listing = ssh(f"docker exec shop-{service}-1 sh -c 'stat -c \"%n %a %u\" /run/secrets/*'").stdout
+        modes = {line.split()[0]: line.split()[1:] for line in listing.splitlines()}
+        assert modes and all(mode == ["400", uid] for mode in modes.values()), (service, modes)
 
 
 def test_a_deploy_removes_the_image_archives_of_earlier_releases(deployed):

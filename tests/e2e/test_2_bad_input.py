@@ -3,7 +3,7 @@
 import pytest
 from e2ekit import playbook, ssh
 
-STATE = "sudo sha256sum /srv/shop/.env; sudo ls -a /srv/shop; docker ps -q --no-trunc | sort"
+STATE = "sudo sha256sum /srv/shop/.env /srv/shop/secrets/*/*; sudo ls -a /srv/shop; docker ps -q --no-trunc | sort"
 
 
 @pytest.mark.parametrize(

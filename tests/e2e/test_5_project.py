@@ -6,6 +6,7 @@ beside the shop on the same sandbox VDS (/srv/notes, nginx on the VDS's port
 """
 
 import json
+import secrets
 import shlex
 import shutil
 import subprocess
@@ -219,10 +220,16 @@ def test_a_project_with_its_own_dockerfile(notes, tmp_path):
     shutil.copytree(ROOT / "examples" / "notes", source)
     (source / "build").mkdir()
     (source / "build" / "Dockerfile").write_text(OWN_DOCKERFILE)
-    playbook(
-        "site.yml", *NOTES, "--tags", "deploy", "-e", f"django_stack_app_src={source}",
-        "-e", "django_stack_dockerfile=build/Dockerfile", "-e", "django_stack_release=own-dockerfile",
-    )  # fmt: skip
-    assert ssh("docker exec notes-web-1 cat /app/BUILT_BY").stdout.strip() == "the project's own Dockerfile"
-    assert ssh("docker exec notes-worker-1 id -u").stdout.strip() == "65534"
-    assert ssh(f"curl -sS -o /dev/null -w '%{{http_code}}' {NOTES_URL}/").stdout == "200"
+    # A release tag is never rebuilt once it exists (a rollback finds it again): a new one each run, so that an
+    # image left by an earlier run of this suite, built from older kit code, is not reused.
+    release = f"own-dockerfile-{secrets.token_hex(4)}"
+    try:
+        playbook(
+            "site.yml", *NOTES, "--tags", "deploy", "-e", f"django_stack_app_src={source}",
+            "-e", "django_stack_dockerfile=build/Dockerfile", "-e", f"django_stack_release={release}",
+        )  # fmt: skip
+        assert ssh("docker exec notes-web-1 cat /app/BUILT_BY").stdout.strip() == "the project's own Dockerfile"
+        assert ssh("docker exec notes-worker-1 id -u").stdout.strip() == "65534"
+        assert ssh(f"curl -sS -o /dev/null -w '%{{http_code}}' {NOTES_URL}/").stdout == "200"
+    finally:  # the controller's copies (the sandbox goes with the suite)
+        subprocess.run(["docker", "rmi", f"notes-app:{release}", f"notes-app-base:{release}"], capture_output=True)

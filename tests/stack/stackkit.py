@@ -7,9 +7,11 @@ takes it all down (volumes too) at the end. Tests reach it only through
 127.0.0.1.
 """
 
+import hashlib
 import json
 import os
 import secrets
+import shutil
 import subprocess
 from pathlib import Path
 
@@ -27,18 +29,39 @@ BASE_URL = f"http://127.0.0.1:{HTTP_PORT}"
 ADMIN_USER, ADMIN_PASSWORD = "admin", "stack-" + secrets.token_hex(8)
 
 
+# The values that are secret files, not lines of the env file (compose/secrets.sh writes them).
+SECRET_NAMES = ("SECRET_KEY", "POSTGRES_PASSWORD", "REDIS_PASSWORD", "FLOWER_PASSWORD", "DJANGO_SUPERUSER_PASSWORD")
+
+
 def read_env(path):
+    """The env file's values, and the secrets write_env() put into files beside it."""
     values = {}
     for line in path.read_text().splitlines():
         line = line.strip()
         if line and not line.startswith("#") and "=" in line:
             name, value = line.split("=", 1)
             values[name] = value
+    for name in SECRET_NAMES:
+        file = Path(values.get("SECRETS_DIR", "/nonexistent")) / "app" / name.lower()
+        if file.exists():
+            values[name] = file.read_text()
     return values
 
 
 def write_env(path, values):
-    path.write_text("".join(f"{name}={value}\n" for name, value in values.items()))
+    """The env file without the secrets, which go into files under <env file>-secrets/, one copy per reading
+    uid, mode 0400 (compose/secrets.sh, run as root: as the role writes them on a server). A secret that is
+    None or missing from ``values`` gets no file."""
+    directory = path.with_name(path.name + "-secrets")
+    shutil.rmtree(directory, ignore_errors=True)
+    given = {name: values[name] for name in SECRET_NAMES if values.get(name) is not None}
+    subprocess.run(
+        ["bash", str(ROOT / "compose" / "secrets.sh"), str(directory)],
+        input="".join(f"{name}={value}\n" for name, value in given.items()), text=True, check=True, timeout=60,
+    )  # fmt: skip
+    plain = {name: value for name, value in values.items() if name not in SECRET_NAMES}
+    plain.update(SECRETS_DIR=str(directory), SECRETS_REVISION=hashlib.sha256(repr(given).encode()).hexdigest()[:16])
+    path.write_text("".join(f"{name}={value}\n" for name, value in plain.items()))
     path.chmod(0o600)
 
 

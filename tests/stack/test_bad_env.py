@@ -1,4 +1,5 @@
-"""A missing or wrong value in the env file: compose refuses it, or the checker (the config service) does."""
+"""A missing or wrong value in the env file or the secret files: compose refuses it, or the checker
+(the config service) does."""
 
 import pytest
 from stackkit import Compose, stack_env, write_env
@@ -27,18 +28,20 @@ def compose_with(tmp_path, app_image):
 
 
 @pytest.mark.parametrize("name", ["POSTGRES_PASSWORD", "REDIS_PASSWORD"])
-def test_missing_password_is_refused_before_anything_is_created(compose_with, name):
+def test_missing_secret_file_is_refused_before_anything_is_created(compose_with, name):
+    """The checker runs first (make dev, a deploy): Docker refuses its container, naming the missing file."""
     compose = compose_with(**{name: None})
-    result = compose.run("up", "--detach", "--no-build", check=False)
+    result = compose.run("run", "--rm", "--no-deps", "config", check=False, timeout=300)
     assert result.returncode != 0
-    assert f"{name} is not set; set it in the env file" in result.stderr
+    missing = f"{compose.env_file}-secrets/app/{name.lower()}"
+    assert f"bind source path does not exist: {missing}" in result.stderr, result.stderr
     assert compose.containers() == {}
 
 
 @pytest.mark.parametrize(
     ("overrides", "message"),
     [
-        ({"SECRET_KEY": None}, "configuration error: SECRET_KEY is not set"),
+        ({"SECRET_KEY": ""}, "configuration error: SECRET_KEY is not set"),
         ({"SECRET_KEY": "change-me"}, "configuration error: SECRET_KEY is a placeholder"),
         ({"DEBUG": "maybe"}, "configuration error: DEBUG must be true or false"),
         ({"POSTGRES_PASSWORD": "change-me"}, "configuration error: POSTGRES_PASSWORD is a placeholder"),

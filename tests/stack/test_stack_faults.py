@@ -55,7 +55,9 @@ def rows(stack):
 
 
 def lock_holder(stack):
-    return stack.exec("redis", "redis-cli", "-n", "2", "GET", "imports:lock").stdout.strip()
+    # As an operator would: the password is the redis container's secret file, not its environment.
+    command = 'REDISCLI_AUTH="$(cat /run/secrets/redis_password)" exec redis-cli -n 2 GET imports:lock'
+    return stack.exec("redis", "sh", "-c", command).stdout.strip()
 
 
 def status(http, session_id):

@@ -8,9 +8,10 @@ first):
 
 In two parts:
 
-1. the kit's own variables: the secrets (those compose puts into URLs, and
-   SECRET_KEY), the values compose reads itself (names, sizes, ports,
-   durations) and gunicorn's;
+1. the kit's own variables: the secrets (read from their files by
+   deploykit.secrets: each readable, none left in the environment, the
+   passwords that go into URLs and SECRET_KEY), the values compose reads
+   itself (names, sizes, ports, durations) and gunicorn's;
 2. the project against the contract (docs/project-contract.md): its settings
    module loads (which checks the project's own variables, in its own way),
    its WSGI app and its Celery app import, its Celery app reads the broker and
@@ -30,9 +31,9 @@ import runpy
 import sys
 import traceback
 
-from deploykit import env
+from deploykit import env, secrets
 
-GENERATE = "set a random one in the env file (openssl rand -hex 24)"
+GENERATE = "set a random one in its secret file (openssl rand -hex 24)"
 PASSWORD_MINIMUM = 12
 SECRET_KEY_MINIMUM = 32
 URL_SAFE = re.compile(r"^[A-Za-z0-9._~-]+$")
@@ -67,6 +68,8 @@ def check_secret(name, minimum, url_safe):
 
 
 def check_kit_values():
+    if secrets.PROBLEMS:
+        raise env.ConfigError(*secrets.PROBLEMS[0])
     check_secret("SECRET_KEY", SECRET_KEY_MINIMUM, url_safe=False)
     for name in ("POSTGRES_PASSWORD", "REDIS_PASSWORD"):
         check_secret(name, PASSWORD_MINIMUM, url_safe=True)
@@ -161,8 +164,9 @@ def run_check(module):
 
 def main():
     check_kit_values()
-    # Compose builds these URLs from the passwords checked above; on the env
-    # file alone (docker run --env-file) they are missing: the settings see stand-ins.
+    # Compose gives these URLs (deploykit.secrets adds the passwords checked
+    # above); on the env file alone (docker run --env-file) they are missing:
+    # the settings see stand-ins.
     os.environ.setdefault("DATABASE_URL", "postgres://db:5432/app")
     os.environ.setdefault("CELERY_BROKER_URL", "redis://redis:6379/0")
     os.environ.setdefault("CELERY_RESULT_BACKEND", "redis://redis:6379/1")

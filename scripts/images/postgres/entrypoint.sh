@@ -11,7 +11,7 @@
 #   /docker-entrypoint-initdb.d/*.sh|*.sql|*.sql.gz, then starts the server;
 # - on an existing PGDATA it starts the server and nothing else.
 # Each POSTGRES_* variable may instead be read from the file named by
-# POSTGRES_*_FILE (for Docker secrets).
+# POSTGRES_*_FILE (for Docker secrets), while still root.
 set -Eeuo pipefail
 
 PGDATA=${PGDATA:-/var/lib/postgresql/data}
@@ -124,6 +124,12 @@ as_root_prepare() {
 }
 
 if [ "$1" = postgres ] && [ "$(id -u)" = 0 ]; then
+  # The *_FILE secrets are read while still root, as the official image does:
+  # a secret file may be readable by root only (Compose keeps the host
+  # file's owner and mode). The values pass on to the re-run in its environment.
+  file_env POSTGRES_USER postgres
+  file_env POSTGRES_PASSWORD
+  file_env POSTGRES_DB "$POSTGRES_USER"
   as_root_prepare
   exec setpriv --reuid=postgres --regid=postgres --init-groups "$0" "$@"
 fi
