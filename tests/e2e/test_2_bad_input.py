@@ -3,7 +3,8 @@
 import pytest
 from e2ekit import playbook, ssh
 
-STATE = "sudo sha256sum /srv/shop/.env /srv/shop/secrets/*/*; sudo ls -a /srv/shop; docker ps -q --no-trunc | sort"
+# The glob needs root's shell: the deploy user cannot list /srv/shop.
+STATE = "sudo sh -c 'sha256sum /srv/shop/.env /srv/shop/secrets/*/*; ls -a /srv/shop'; docker ps -q --no-trunc | sort"
 
 
 @pytest.mark.parametrize(
@@ -35,6 +36,7 @@ def test_bad_value_fails_before_any_change(deployed, override, message):
 def test_a_refused_env_file_is_put_back_and_nothing_restarts(deployed, override, message):
     """The kit's checker reads the rendered env file; the stack goes on running with the previous one."""
     before = ssh(STATE).stdout
+    assert before.count("/srv/shop/secrets/") == 11, before  # every secret file is in the comparison
     returncode, output, _ = playbook("deploy.yml", "-e", override, check=False)
     said = " ".join(output.split())  # the yaml callback wraps long messages
     assert returncode != 0
