@@ -26,9 +26,11 @@ a secret puts it into the container's configuration): the env check
 
 import os
 import sys
-from pathlib import Path
 from urllib.parse import quote, urlsplit, urlunsplit
 
+# os rather than pathlib: this runs at every Python start in the image, the
+# healthchecks' every few seconds included, and pathlib's import alone costs
+# about 11 ms there.
 DIRECTORY = "/run/secrets"
 # What the loads of this process found wrong: (variable, problem) pairs.
 PROBLEMS = []
@@ -57,25 +59,34 @@ def with_password(url, password):
 def load(environ=None, directory=None):
     """Export the secret files of ``directory`` into ``environ``; returns the problems, also written to stderr."""
     environ = os.environ if environ is None else environ
-    folder = Path(directory or environ.get("KIT_SECRETS_DIR") or DIRECTORY)
+    folder = os.fspath(directory or environ.get("KIT_SECRETS_DIR") or DIRECTORY)
+    try:
+        entries = sorted(os.scandir(folder), key=lambda entry: entry.name)
+    except OSError:  # no such directory: not in the stack's containers
+        entries = []
     problems = []
     loaded = set(filter(None, environ.get(LOADED, "").split(",")))
-    for path in sorted(folder.iterdir()) if folder.is_dir() else []:
+    for entry in entries:
+        name = entry.name.upper()
         try:
-            value = path.read_text(encoding="utf-8").rstrip("\r\n")
+            with open(entry.path, encoding="utf-8") as file:
+                value = file.read().rstrip("\r\n")
         except OSError as error:
-            owner = f"uid {path.stat().st_uid}, mode {path.stat().st_mode & 0o777:04o}" if path.exists() else "missing"
+            try:
+                info = os.stat(entry.path)
+                owner = f"uid {info.st_uid}, mode {info.st_mode & 0o777:04o}"
+            except OSError:
+                owner = "missing"
             problems.append((
-                path.name.upper(),
-                f"cannot be read from {path} ({owner}) as uid {os.getuid()}: {error.strerror}; the secret files are "
-                "written once per uid that reads them, mode 0400 (the django_stack role; compose/secrets.sh)",
+                name,
+                f"cannot be read from {entry.path} ({owner}) as uid {os.getuid()}: {error.strerror}; the secret files "
+                "are written once per uid that reads them, mode 0400 (the django_stack role; compose/secrets.sh)",
             ))  # fmt: skip
             continue
-        name = path.name.upper()
         if name in environ and name not in loaded:
             problems.append((
                 name,
-                f"is set in the container's environment (the env file?) as well as in {path}: a secret belongs "
+                f"is set in the container's environment (the env file?) as well as in {entry.path}: a secret belongs "
                 "only in its file, or docker inspect shows it; remove it from the env file",
             ))  # fmt: skip
         environ[name] = value
