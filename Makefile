@@ -97,6 +97,7 @@ demo-down: venv ## remove the sandbox VDS (container, volume, network)
 	$(BIN)/ansible-playbook sandbox/sandbox.yml -e sandbox_state=absent
 
 test-e2e: venv images sandbox-image ## the playbooks end to end: a fresh sandbox VDS, site.yml over SSH, checks
+	@bash scripts/images/build.sh acme
 	@echo "==> end-to-end tests"
 	$(BIN)/pytest tests/e2e $(PYTEST_ARGS)
 

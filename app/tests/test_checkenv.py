@@ -100,6 +100,10 @@ def test_placeholder_secret_is_refused(name, value):
         ({"LOG_MAX_FILE": "0"}, "LOG_MAX_FILE must be at least 1, not 0"),
         ({"WORKER_STOP_GRACE_PERIOD": "half an hour"}, "WORKER_STOP_GRACE_PERIOD must be a duration"),
         ({"HTTP_PORT": "70000"}, "HTTP_PORT must be at most 65535, not 70000"),
+        ({"HTTPS_PORT": "https"}, "HTTPS_PORT must be a whole number, not 'https'"),
+        ({"HSTS_SECONDS": "a year"}, "HSTS_SECONDS must be a whole number, not 'a year'"),
+        ({"SECURE_COOKIES": "always"}, "SECURE_COOKIES must be true or false, not 'always'"),
+        ({"HSTS_PRELOAD": "please"}, "HSTS_PRELOAD must be true or false, not 'please'"),
         ({"FLOWER_PORT": "flower"}, "FLOWER_PORT must be a whole number, not 'flower'"),
         ({"HTTP_BIND": "localhost"}, "HTTP_BIND must be an IP address such as 0.0.0.0"),
         # The shop's own rules come from importing its settings; gunicorn's from the kit's.
@@ -141,6 +145,32 @@ def test_settings_that_ignore_the_kits_static_root_are_refused(tmp_path):
     refused(
         {"DJANGO_SETTINGS_MODULE": "fixed_static", "STATIC_ROOT": "/srv/static"},
         "DJANGO_SETTINGS_MODULE sets STATIC_ROOT to '/app/static', not the kit's '/srv/static'",
+        pythonpath=[tmp_path],
+    )
+
+
+HTTPS_ENV = {"SECURE_COOKIES": "true", "HSTS_SECONDS": "31536000"}
+
+
+def test_the_shop_follows_the_kits_https_settings():
+    result = checkenv({**good_env(), **HTTPS_ENV})
+    assert result.returncode == 0, result.stderr
+
+
+@pytest.mark.parametrize(
+    ("setting", "expected"),
+    [
+        ("SESSION_COOKIE_SECURE = False", "leaves SESSION_COOKIE_SECURE off while SECURE_COOKIES is true"),
+        ("CSRF_COOKIE_SECURE = False", "leaves CSRF_COOKIE_SECURE off while SECURE_COOKIES is true"),
+        ("SECURE_PROXY_SSL_HEADER = None", "does not set SECURE_PROXY_SSL_HEADER"),
+        ("SECURE_HSTS_SECONDS = 3600", "sets SECURE_HSTS_SECONDS to 3600, not HSTS_SECONDS's 31536000"),
+    ],
+)
+def test_settings_that_ignore_the_kits_https_are_refused(tmp_path, setting, expected):
+    (tmp_path / "plain_http.py").write_text(f"from config.settings import *  # noqa\n{setting}\n")
+    refused(
+        {**HTTPS_ENV, "DJANGO_SETTINGS_MODULE": "plain_http"},
+        f"DJANGO_SETTINGS_MODULE {expected}",
         pythonpath=[tmp_path],
     )
 

@@ -13,8 +13,10 @@
 #   kit-local/vds:13              a fresh Debian 13 server (sandbox/image/): systemd
 #                                 as PID 1, sshd (root by key only), python3; the
 #                                 sandbox VDS of sandbox/sandbox.yml
+#   kit-local/acme-test:13        only when named (make test-e2e does): Pebble, a
+#                                 test ACME CA, and testssl.sh (tests/e2e/acme/)
 #
-# Usage: scripts/images/build.sh [options] [python|postgres|redis|nginx|vds ...]
+# Usage: scripts/images/build.sh [options] [python|postgres|redis|nginx|vds|acme ...]
 #   (no option)       build what is missing or out of date
 #   --force           rebuild the images without the layer cache, re-import the base
 #   --refresh-rootfs  also run debootstrap again instead of using the cached tarball
@@ -50,6 +52,7 @@ declare -A TAG=(
   [redis]=kit-local/redis:8
   [nginx]=kit-local/nginx:1
   [vds]=kit-local/vds:13
+  [acme]=kit-local/acme-test:13
 )
 declare -A SOURCE=(
   [python]=scripts/images/python
@@ -57,6 +60,7 @@ declare -A SOURCE=(
   [redis]=scripts/images/redis
   [nginx]=scripts/images/nginx
   [vds]=sandbox/image
+  [acme]=tests/e2e/acme
 )
 
 say() { printf '==> %s\n' "$*"; }
@@ -76,7 +80,7 @@ for arg in "$@"; do
     --refresh-rootfs) REFRESH_ROOTFS=true; FORCE=true ;;
     -h | --help) sed -n '2,/^set -euo/p' "$0" | sed '$d; s/^# \{0,1\}//'; exit 0 ;;
     -*) die "unknown option $arg (see --help)" ;;
-    *) [ -n "${TAG[$arg]:-}" ] || die "unknown image $arg (one of: ${ALL_IMAGES[*]})"
+    *) [ -n "${TAG[$arg]:-}" ] || die "unknown image $arg (one of: ${ALL_IMAGES[*]} acme)"
        SELECTED+=("$arg") ;;
   esac
 done

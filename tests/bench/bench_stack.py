@@ -100,7 +100,13 @@ def wait_http(url, timeout=60):
 
 def main():
     env_file = Path(tempfile.mkdtemp(prefix="kit-bench-")) / "bench.env"
-    values = stack_env(HTTP_PORT=str(HTTP_PORT), FLOWER_PORT=str(HTTP_PORT + 5), APP_TAG="bench", LOG_LEVEL="WARNING")
+    values = stack_env(
+        HTTP_PORT=str(HTTP_PORT),
+        HTTPS_PORT=str(HTTP_PORT + 6),
+        FLOWER_PORT=str(HTTP_PORT + 5),
+        APP_TAG="bench",
+        LOG_LEVEL="WARNING",
+    )
     values["CSRF_TRUSTED_ORIGINS"] = f"http://127.0.0.1:{HTTP_PORT}"
     write_env(env_file, values)
     stack = Compose("kit-bench", env_file)

@@ -79,6 +79,7 @@ def stack_env(**overrides):
         APP_BUILD_CONTEXT=str(ROOT / "app"),
         HTTP_BIND="127.0.0.1",
         HTTP_PORT=str(HTTP_PORT),
+        HTTPS_PORT=str(HTTP_PORT + 2),
         FLOWER_PORT=str(FLOWER_PORT),
         ALLOWED_HOSTS="127.0.0.1,localhost",
         CSRF_TRUSTED_ORIGINS=f"http://127.0.0.1:{HTTP_PORT}",

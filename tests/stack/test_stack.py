@@ -107,12 +107,13 @@ def test_static_files_come_from_nginx_gzipped(stack):
     assert script.status_code == 200 and "import-live" in script.text
 
 
-def test_only_the_proxy_publishes_a_port(stack):
+def test_only_the_proxy_publishes_ports(stack):
     published = {
         c["Service"]: sorted({(p["URL"], p["PublishedPort"]) for p in c.get("Publishers") or [] if p["PublishedPort"]})
         for c in stack.ps()
     }
-    assert published["proxy"] == [("127.0.0.1", int(BASE_URL.rsplit(":", 1)[1]))]
+    http_port = int(BASE_URL.rsplit(":", 1)[1])
+    assert published["proxy"] == [("127.0.0.1", http_port), ("127.0.0.1", http_port + 2)]  # HTTP, HTTPS (stackkit)
     for service in ("db", "redis", "web", "worker", "beat"):
         assert published[service] == [], published
 

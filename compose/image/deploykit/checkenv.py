@@ -39,12 +39,16 @@ SECRET_KEY_MINIMUM = 32
 URL_SAFE = re.compile(r"^[A-Za-z0-9._~-]+$")
 # Values compose uses as they are; an unset one takes compose.yml's default.
 PG_NAME = (r"^[A-Za-z_][A-Za-z0-9_]{0,62}$", "must be a PostgreSQL name (letters, digits, _; it goes into a URL)")
+BOOLEAN = r"(?i)^(true|false|yes|no|on|off|1|0)$"
 FORMS = {
     "POSTGRES_USER": PG_NAME,
     "POSTGRES_DB": PG_NAME,
     "REDIS_MAXMEMORY": (r"(?i)^[0-9]+(b|kb?|mb?|gb?)?$", "must be a size such as 128mb or 1gb (0: no limit)"),
     "LOG_MAX_SIZE": (r"^[0-9]+[kmg]?$", "must be a size such as 10m (k, m or g)"),
     "WORKER_STOP_GRACE_PERIOD": (r"^([0-9]+(\.[0-9]+)?(h|m|s|ms))+$", "must be a duration such as 1800s or 30m"),
+    "SECURE_COOKIES": (BOOLEAN, "must be true or false"),
+    "HSTS_INCLUDE_SUBDOMAINS": (BOOLEAN, "must be true or false"),
+    "HSTS_PRELOAD": (BOOLEAN, "must be true or false"),
 }
 # The project's modules: the env file's names, and the inventory variables that set them.
 MODULES = {
@@ -79,8 +83,9 @@ def check_kit_values():
         value = env.get(name)
         if value and not re.match(pattern, value):
             raise env.ConfigError(name, f"{expected}, not {value!r}")
-    for name in ("HTTP_PORT", "FLOWER_PORT"):
+    for name in ("HTTP_PORT", "HTTPS_PORT", "FLOWER_PORT"):
         env.number(name, None, maximum=65535)
+    env.number("HSTS_SECONDS", None, minimum=0)
     env.number("LOG_MAX_FILE", None)
     bind = env.get("HTTP_BIND")
     try:
@@ -131,6 +136,8 @@ def check_project():
                 f"sets {name} to {found!r}, not the kit's {wanted!r}: read it from the environment ({name})",
             )
 
+    check_https(settings)
+
     # The kit's modules load the project's at import, as gunicorn and celery do.
     kit = loading("KIT_WSGI_APP", "importing the WSGI app", lambda: importlib.import_module("deploykit.wsgi"))
     if not callable(kit.application.app):
@@ -151,6 +158,31 @@ def check_project():
     check = env.get("KIT_CHECK_MODULE")
     if check:
         loading("KIT_CHECK_MODULE", "the project's own check", lambda: run_check(check))
+
+
+def check_https(settings):
+    """Behind the kit's HTTPS the project's settings follow the env file: nginx says
+    https in X-Forwarded-Proto, cookies are secure, HSTS is the one the role asked for."""
+    if env.get("SECURE_COOKIES").lower() in ("true", "yes", "on", "1"):
+        for setting in ("SESSION_COOKIE_SECURE", "CSRF_COOKIE_SECURE"):
+            if getattr(settings, setting, False) is not True:
+                raise project_error(
+                    "DJANGO_SETTINGS_MODULE",
+                    f"leaves {setting} off while SECURE_COOKIES is true: set it from SECURE_COOKIES",
+                )
+        if tuple(getattr(settings, "SECURE_PROXY_SSL_HEADER", None) or ()) != ("HTTP_X_FORWARDED_PROTO", "https"):
+            raise project_error(
+                "DJANGO_SETTINGS_MODULE",
+                "does not set SECURE_PROXY_SSL_HEADER = ('HTTP_X_FORWARDED_PROTO', 'https'): "
+                "behind nginx, Django cannot tell an HTTPS request without it",
+            )
+    wanted = env.number("HSTS_SECONDS", 0, minimum=0)
+    found = getattr(settings, "SECURE_HSTS_SECONDS", 0)
+    if wanted and found != wanted:
+        raise project_error(
+            "DJANGO_SETTINGS_MODULE",
+            f"sets SECURE_HSTS_SECONDS to {found!r}, not HSTS_SECONDS's {wanted}: read it from the environment",
+        )
 
 
 def run_check(module):

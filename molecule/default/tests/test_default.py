@@ -46,7 +46,8 @@ def test_backup_settings_are_private_and_both_timers_run(host):
         assert host.service(timer).is_enabled and host.service(timer).is_running, timer
 
 
-def test_only_ssh_and_http_listen_beyond_loopback(host):
+def test_only_ssh_http_and_https_listen_beyond_loopback(host):
+    """443 is published even on a plain-HTTP site (nginx answers there once it has a certificate)."""
     ports = set()
     with host.sudo():
         sockets = host.socket.get_listening_sockets()
@@ -57,4 +58,4 @@ def test_only_ssh_and_http_listen_beyond_loopback(host):
         ip, _, port = address.rpartition(":")
         if not ipaddress.ip_address(ip.strip("[]") or "::").is_loopback:
             ports.add((protocol, int(port)))
-    assert ports == {("tcp", 22), ("tcp", 80)}, sorted(sockets)
+    assert ports == {("tcp", 22), ("tcp", 80), ("tcp", 443)}, sorted(sockets)
