@@ -18,6 +18,7 @@ import time
 
 import pytest
 from e2ekit import playbook, secret, ssh
+from testkit import wait_until
 
 DOMAIN = "shop.kit.test"
 PEBBLE = "kit-pebble"
@@ -32,11 +33,16 @@ def docker(*args, check=True):
     return result.stdout
 
 
+def network_ip(container):
+    """The container's address on the sandbox's network."""
+    return docker(
+        "inspect", "-f", f'{{{{(index .NetworkSettings.Networks "{NETWORK}").IPAddress}}}}', container
+    ).strip()
+
+
 @pytest.fixture(scope="module")
 def vds_ip():
-    return docker(
-        "inspect", "-f", f'{{{{(index .NetworkSettings.Networks "{NETWORK}").IPAddress}}}}', "kit-vds"
-    ).strip()
+    return network_ip("kit-vds")
 
 
 @pytest.fixture(scope="module")
@@ -46,11 +52,8 @@ def pebble(vds_ip):
         pytest.fail(f"{ACME_IMAGE} is missing: run `bash scripts/images/build.sh acme` (make test-e2e does)")
     docker("rm", "-f", PEBBLE, check=False)
     docker("run", "-d", "--name", PEBBLE, "--network", NETWORK, "-e", f"KIT_VDS_IPV4={vds_ip}", ACME_IMAGE)
-    deadline = time.monotonic() + 30
-    while "Listening on" not in docker("logs", PEBBLE):  # Pebble logs to stdout
-        if time.monotonic() > deadline:
-            pytest.fail(f"Pebble did not start:\n{docker('logs', PEBBLE)}")
-        time.sleep(0.5)
+    # Pebble logs to stdout.
+    wait_until(lambda: "Listening on" in docker("logs", PEBBLE), 30, f"Pebble to listen (docker logs {PEBBLE})")
     yield {
         "wfe_ca": docker("exec", PEBBLE, "cat", "/etc/pebble/ca.pem"),
         "roots": lambda: docker("exec", PEBBLE, "curl", "-fsS", "-k", "https://127.0.0.1:15000/roots/0"),
@@ -117,6 +120,17 @@ def fetch(ip, ctx, method, path, body=None, headers=None):
         conn.close()
 
 
+def plain_get(ip, path, host=DOMAIN):
+    """GET over plain HTTP to the VDS's port 80: (status, Location, body)."""
+    conn = http.client.HTTPConnection(ip, 80, timeout=10)
+    try:
+        conn.request("GET", path, headers={"Host": host})
+        answer = conn.getresponse()
+        return answer.status, answer.getheader("Location"), answer.read()
+    finally:
+        conn.close()
+
+
 def served_certificate(ip):
     """The leaf nginx serves for the domain now, as PEM text (no verification)."""
     ctx = ssl.create_default_context()
@@ -134,9 +148,7 @@ def test_a_dry_run_shows_the_switch_to_https_and_changes_nothing(deployed, https
     assert '"directory": "https://kit-pebble:14000/dir"' in output  # the request certbot would send
     assert "+        return 301 https://$host$request_uri;" in output  # the HTTPS site in place of the HTTP one
     assert "+ SECURE_COOKIES=true" in output  # the env file's lines
-    conn = http.client.HTTPConnection(vds_ip, 80, timeout=10)
-    conn.request("GET", "/readyz", headers={"Host": "localhost"})
-    assert conn.getresponse().status == 200  # still plain HTTP
+    assert plain_get(vds_ip, "/readyz", host="localhost")[0] == 200  # still plain HTTP
     assert ssh("sudo test -e /etc/letsencrypt/live/shop || echo none").stdout.strip() == "none"
 
 
@@ -148,20 +160,14 @@ def test_the_certificate_comes_from_the_acme_ca_by_http01(https, pebble, vds_ip)
         assert tls.version() in ("TLSv1.2", "TLSv1.3")
         assert tls.selected_alpn_protocol() == "h2"  # HTTP/2 on
     # The same certificate certbot keeps, renewed by its timer.
-    live = ssh("sudo openssl x509 -in /etc/letsencrypt/live/shop/cert.pem -noout -fingerprint -sha256").stdout
-    served = subprocess.run(
-        ["openssl", "x509", "-noout", "-fingerprint", "-sha256"], input=served_certificate(vds_ip),
-        capture_output=True, text=True, check=True,
-    ).stdout  # fmt: skip
-    assert live.split("=")[-1].strip() == served.split("=")[-1].strip()
+    live = ssh("sudo cat /etc/letsencrypt/live/shop/cert.pem").stdout
+    assert ssl.PEM_cert_to_DER_cert(live) == ssl.PEM_cert_to_DER_cert(served_certificate(vds_ip))
     assert ssh("systemctl is-enabled certbot.timer; systemctl is-active certbot.timer").stdout.split() == [
         "enabled",
         "active",
     ]
     # Pebble fetched the HTTP-01 token from the VDS's nginx, on port 80, from its own address.
-    pebble_ip = docker(
-        "inspect", "-f", f'{{{{(index .NetworkSettings.Networks "{NETWORK}").IPAddress}}}}', PEBBLE
-    ).strip()
+    pebble_ip = network_ip(PEBBLE)
     access_log = ssh("docker logs shop-proxy-1 2>/dev/null").stdout
     assert re.search(
         rf'^{re.escape(pebble_ip)} .*"GET /\.well-known/acme-challenge/\S+ HTTP/1\.1" 200 ', access_log, re.M
@@ -169,23 +175,16 @@ def test_the_certificate_comes_from_the_acme_ca_by_http01(https, pebble, vds_ip)
 
 
 def test_port_80_redirects_to_https_but_for_the_acme_challenges(https, vds_ip):
-    conn = http.client.HTTPConnection(vds_ip, 80, timeout=10)
-    conn.request("GET", "/admin/login/?next=/admin/", headers={"Host": DOMAIN})
-    answer = conn.getresponse()
-    assert answer.status == 301
-    assert answer.getheader("Location") == f"https://{DOMAIN}/admin/login/?next=/admin/"
-    conn.close()
+    status, location, _ = plain_get(vds_ip, "/admin/login/?next=/admin/")
+    assert (status, location) == (301, f"https://{DOMAIN}/admin/login/?next=/admin/")
     # A token certbot would write is served as it is, not redirected.
     ssh(
-        "echo kit-token | sudo tee /srv/shop/acme/.well-known/acme-challenge/kit-probe >/dev/null"
-        " || { sudo mkdir -p /srv/shop/acme/.well-known/acme-challenge"
-        " && echo kit-token | sudo tee /srv/shop/acme/.well-known/acme-challenge/kit-probe >/dev/null; }"
+        "sudo mkdir -p /srv/shop/acme/.well-known/acme-challenge"
+        " && echo kit-token | sudo tee /srv/shop/acme/.well-known/acme-challenge/kit-probe >/dev/null"
     )
     try:
-        conn = http.client.HTTPConnection(vds_ip, 80, timeout=10)
-        conn.request("GET", "/.well-known/acme-challenge/kit-probe", headers={"Host": DOMAIN})
-        answer = conn.getresponse()
-        assert (answer.status, answer.read()) == (200, b"kit-token\n")
+        status, _, body = plain_get(vds_ip, "/.well-known/acme-challenge/kit-probe")
+        assert (status, body) == (200, b"kit-token\n")
     finally:
         ssh("sudo rm -f /srv/shop/acme/.well-known/acme-challenge/kit-probe")
 
@@ -276,7 +275,5 @@ def test_a_dry_run_on_the_https_host_changes_nothing(https):
 def test_https_off_again_brings_plain_http_back(https, vds_ip):
     _, _, recap = playbook("site.yml", "--tags", "deploy")
     assert recap["failed"] == 0
-    conn = http.client.HTTPConnection(vds_ip, 80, timeout=10)
-    conn.request("GET", "/readyz", headers={"Host": "localhost"})
-    assert conn.getresponse().status == 200
+    assert plain_get(vds_ip, "/readyz", host="localhost")[0] == 200
     assert "SECURE_COOKIES=false" in ssh("sudo cat /srv/shop/.env").stdout.splitlines()
