@@ -101,7 +101,7 @@ echo "me: $(hostname -I | cut -d' ' -f1)"
 for i in 1 2 3 4 5 6; do echo "attempt: $(try nosuchuser)"; done
 for i in $(seq 30); do
   answer=$(try deploy)
-  case "$answer" in *"Permission denied"*) sleep 1 ;; *) echo "after: $answer"; exit 0 ;; esac
+  case "$answer" in ""|*"Permission denied"*) sleep 1 ;; *) echo "after: $answer"; exit 0 ;; esac
 done
 echo "after: still answered"
 """
