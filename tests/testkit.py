@@ -3,6 +3,7 @@
 Their conftest.py files put tests/ on sys.path so that `import testkit` works."""
 
 import re
+import threading
 import time
 
 import pytest
@@ -63,3 +64,41 @@ def report_figures(terminalreporter, suite):
         terminalreporter.section(f"figures measured by {suite}")
         for name, value in FIGURES:
             terminalreporter.write_line(f"{name}: {value}")
+
+
+class Probe:
+    """GETs at a steady rate while the block runs, as users would send them; records each answer that is not a 200.
+
+    Each request has its own thread, so a slow answer does not lower the rate."""
+
+    def __init__(self, url, rate=20):
+        self.url, self.interval = url, 1 / rate
+        self.sent, self.failures = 0, []
+        self._stop, self._threads = threading.Event(), []
+
+    def _get(self):
+        try:
+            status = requests.get(self.url, timeout=15).status_code
+        except requests.RequestException as error:
+            status = f"{type(error).__name__}: {error}"[:160]
+        if status != 200:
+            self.failures.append((time.strftime("%H:%M:%S"), status))
+
+    def _run(self):
+        while not self._stop.is_set():
+            thread = threading.Thread(target=self._get, daemon=True)
+            thread.start()
+            self._threads.append(thread)
+            self.sent += 1
+            self._stop.wait(self.interval)
+
+    def __enter__(self):
+        self._threads.append(threading.Thread(target=self._run, daemon=True))
+        self._threads[0].start()
+        return self
+
+    def __exit__(self, *exc):
+        self._stop.set()
+        for thread in list(self._threads):
+            thread.join(30)
+        print(f"probe: {self.sent} GETs of {self.url}, {len(self.failures)} failed: {self.failures[:10]}")

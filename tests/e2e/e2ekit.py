@@ -8,7 +8,7 @@ from pathlib import Path
 
 import pytest
 import testkit
-from testkit import wait_until
+from testkit import Probe, wait_until  # noqa: F401 - the e2e tests' import
 
 ROOT = Path(__file__).resolve().parents[2]
 KIT = ROOT / ".kit"
@@ -118,3 +118,11 @@ def finished_import(http, session_id):
 
 def wait_for_import(http, session_id, timeout=120):
     return wait_until(lambda: finished_import(http, session_id), timeout, f"import #{session_id} to finish")
+
+
+def container(service, project="shop", port=2222):
+    """The name of a service's running container: a release replaces web and worker by new ones (shop-web-2, ...)."""
+    labels = f"--filter label=com.docker.compose.project={project} --filter label=com.docker.compose.service={service}"
+    names = ssh(f"docker ps {labels} --format '{{{{.Names}}}}'", port=port).stdout.split()
+    assert len(names) == 1, f"{project}'s {service}: {names}"
+    return names[0]

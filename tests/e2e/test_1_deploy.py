@@ -48,7 +48,9 @@ def test_admin_import_flow_over_http(deployed):
         e2ekit.launch_import(http, "catalogue")
         e2ekit.wait_for_import(http, e2ekit.import_ids(http)[-1])
     before = e2ekit.import_ids(http)
-    received = ssh("docker logs shop-worker-1 2>&1 | grep -c 'Task imports.run_import\\[.*\\] received'").stdout
+    received = ssh(
+        f"docker logs {e2ekit.container('worker')} 2>&1 | grep -c 'Task imports.run_import\\[.*\\] received'"
+    ).stdout
 
     page = http.post(CHANGELIST, data={"csrfmiddlewaretoken": token, "action": "run_import_action",
                                        "_selected_action": before[-2:]},
@@ -58,7 +60,9 @@ def test_admin_import_flow_over_http(deployed):
     [new] = sorted(set(e2ekit.import_ids(http)) - set(before))
     session = e2ekit.wait_for_import(http, new)
     assert (session["status"], session["task_state"]) == ("succeeded", "done")
-    after = ssh("docker logs shop-worker-1 2>&1 | grep -c 'Task imports.run_import\\[.*\\] received'").stdout
+    after = ssh(
+        f"docker logs {e2ekit.container('worker')} 2>&1 | grep -c 'Task imports.run_import\\[.*\\] received'"
+    ).stdout
     assert int(after) == int(received) + 1
 
 

@@ -8,7 +8,7 @@ import subprocess
 import time
 
 import pytest
-from e2ekit import admin_session, import_ids, launch_import, playbook, ssh, wait_for_import, wait_until
+from e2ekit import admin_session, container, import_ids, launch_import, playbook, ssh, wait_for_import, wait_until
 
 SECOND = ["-e", "ansible_port=2223"]
 SECOND_SANDBOX = [
@@ -39,7 +39,7 @@ def fingerprint(port=2222):
 
 def media_digest(port=2222):
     listing = "cd /srv/media && find . -type f | sort | xargs sha256sum && ls -lnR"
-    return ssh(f"docker exec shop-web-1 sh -c {shlex.quote(listing)}", port=port).stdout
+    return ssh(f"docker exec {container('web', port=port)} sh -c {shlex.quote(listing)}", port=port).stdout
 
 
 def status(port=2222):
@@ -52,8 +52,9 @@ def snapshots(*tags):
     return json.loads(ssh(f"sudo sh -c '{env}; restic snapshots --json {tag}'").stdout)
 
 
-def started_at(container="shop-web-1", port=2222):
-    return ssh(f"docker inspect -f '{{{{.State.Running}}}} {{{{.State.StartedAt}}}}' {container}", port=port).stdout
+def started_at(service="web", port=2222):
+    name = container(service, port=port)
+    return ssh(f"docker inspect -f '{{{{.State.Running}}}} {{{{.State.StartedAt}}}}' {name}", port=port).stdout
 
 
 def test_the_timer_is_due_and_a_scheduled_run_succeeds(deployed):
@@ -74,7 +75,7 @@ def test_the_timer_is_due_and_a_scheduled_run_succeeds(deployed):
         assert last["ok"] is False and "db container is not running" in last["error"], last
     finally:
         ssh("docker start shop-db-1 && sudo systemctl reset-failed shop-backup.service")
-    healthy = "docker inspect -f '{{.State.Health.Status}}' shop-db-1 shop-web-1"
+    healthy = f"docker inspect -f '{{{{.State.Health.Status}}}}' shop-db-1 {container('web')}"
     wait_until(lambda: ssh(healthy).stdout.split() == ["healthy", "healthy"], 120, "db and web healthy again")
 
 
@@ -92,9 +93,9 @@ def test_a_round_trip_through_a_destroyed_database_gives_back_equal_data(deploye
     compose = "sudo docker compose --project-directory /srv/shop -p shop"
     ssh(f"{compose} run --rm --no-deps web sh -c {shlex.quote(load)}", timeout=600)
     user = "from django.contrib.auth.models import User; User.objects.create_user('restored', password='x-12345678')"
-    ssh(f"docker exec shop-web-1 python manage.py shell -c {shlex.quote(user)}")
+    ssh(f"docker exec {container('web')} python manage.py shell -c {shlex.quote(user)}")
     probe = "mkdir -p /srv/media/uploads && head -c 300000 /dev/urandom > /srv/media/uploads/probe.bin"
-    ssh(f"docker exec shop-web-1 sh -c {shlex.quote(probe)}")
+    ssh(f"docker exec {container('web')} sh -c {shlex.quote(probe)}")
     assert int(psql("SELECT count(*) FROM catalog_product")) >= 20000
     before, media = fingerprint(), media_digest()
 
@@ -123,7 +124,7 @@ def test_a_round_trip_through_a_destroyed_database_gives_back_equal_data(deploye
 
 def test_the_drill_passes_then_catches_a_damaged_pack(deployed):
     # A write after the snapshot: the drill tells it from a wrong restore.
-    ssh("docker exec shop-web-1 python manage.py shell -c "
+    ssh(f"docker exec {container('web')} python manage.py shell -c "
         "\"from django.contrib.auth.models import User; User.objects.create_user('after-the-snapshot')\"")  # fmt: skip
     _, output, _ = playbook("backup-verify.yml")
     assert "last drill: passed" in output
@@ -161,7 +162,7 @@ def test_a_deploy_with_migrations_to_apply_backs_up_first(deployed):
     assert any(tag.startswith("release=") for tag in taken["tags"]), taken
     record = json.loads(ssh("sudo tail -n 1 /var/log/kit/shop-deploys.log").stdout)
     assert record["backup"] == taken["short_id"] and record["steps"]["migrations"] >= 1, record
-    ssh("docker exec shop-web-1 python manage.py migrate --check")
+    ssh(f"docker exec {container('web')} python manage.py migrate --check")
 
     # Nothing to migrate: no backup.
     ssh("docker stop shop-beat-1")

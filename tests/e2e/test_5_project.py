@@ -12,7 +12,7 @@ import shutil
 import subprocess
 
 import pytest
-from e2ekit import BASE_URL, ROOT, playbook, ssh, wait_until
+from e2ekit import BASE_URL, ROOT, container, playbook, ssh, wait_until
 
 NOTES = ("-i", "inventories/local", "-i", "inventories/notes")
 NOTES_URL = "http://127.0.0.1:8082"
@@ -30,7 +30,7 @@ def notes(deployed):
 def in_web(code):
     """Python in the running notes web container, Django set up; returns its stdout."""
     script = f"import django; django.setup()\n{code}"
-    return ssh(f"docker exec notes-web-1 python -c {shlex.quote(script)}").stdout.strip()
+    return ssh(f"docker exec {container('web', 'notes')} python -c {shlex.quote(script)}").stdout.strip()
 
 
 def containers():
@@ -64,7 +64,7 @@ def test_its_static_file_is_served_by_nginx(notes):
 
 
 def test_its_migration_ran(notes):
-    out = ssh("docker exec notes-web-1 python -m django showmigrations notes").stdout
+    out = ssh(f"docker exec {container('web', 'notes')} python -m django showmigrations notes").stdout
     assert "[X] 0001_initial" in out, out
 
 
@@ -101,13 +101,16 @@ def test_worker_and_beat_run_as_nobody_and_every_service_is_healthy(notes):
 
 
 def test_its_image_holds_its_code_and_not_the_shops(notes):
-    listing = ssh("docker exec notes-web-1 ls /app").stdout.split()
+    listing = ssh(f"docker exec {container('web', 'notes')} ls /app").stdout.split()
     assert {"notes", "notes_site", "manage.py", "uv.lock"} <= set(listing), listing
     assert not {"config", "catalog", "imports", "core"} & set(listing), listing
-    found = ssh("docker exec notes-web-1 sh -c 'find / -xdev -name import.xml -o -xdev -name commerceml.py | head'")
+    found = ssh(
+        f"docker exec {container('web', 'notes')} sh -c"
+        " 'find / -xdev -name import.xml -o -xdev -name commerceml.py | head'"
+    )
     assert found.stdout.strip() == ""
     # The inventory's extra Debian package (django_stack_apt_packages) is in it.
-    assert "Status: install ok installed" in ssh("docker exec notes-web-1 dpkg -s tzdata").stdout
+    assert "Status: install ok installed" in ssh(f"docker exec {container('web', 'notes')} dpkg -s tzdata").stdout
 
 
 def refused(*extra):
@@ -228,8 +231,11 @@ def test_a_project_with_its_own_dockerfile(notes, tmp_path):
             "site.yml", *NOTES, "--tags", "deploy", "-e", f"django_stack_app_src={source}",
             "-e", "django_stack_dockerfile=build/Dockerfile", "-e", f"django_stack_release={release}",
         )  # fmt: skip
-        assert ssh("docker exec notes-web-1 cat /app/BUILT_BY").stdout.strip() == "the project's own Dockerfile"
-        assert ssh("docker exec notes-worker-1 id -u").stdout.strip() == "65534"
+        assert (
+            ssh(f"docker exec {container('web', 'notes')} cat /app/BUILT_BY").stdout.strip()
+            == "the project's own Dockerfile"
+        )
+        assert ssh(f"docker exec {container('worker', 'notes')} id -u").stdout.strip() == "65534"
         assert ssh(f"curl -sS -o /dev/null -w '%{{http_code}}' {NOTES_URL}/").stdout == "200"
     finally:  # the controller's copies (the sandbox goes with the suite)
         subprocess.run(["docker", "rmi", f"notes-app:{release}", f"notes-app-base:{release}"], capture_output=True)

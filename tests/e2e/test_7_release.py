@@ -1,0 +1,107 @@
+"""Releases on the sandbox over SSH, under a probe of 20 GETs a second: a new release rolls web and worker without a
+failed request and leaves db, redis and nginx alone; a release whose web never starts is rolled back.
+
+Last in the suite: the stack runs the release made here afterwards."""
+
+import json
+
+import pytest
+from e2ekit import BASE_URL, Probe, playbook, ssh
+
+# A new release tag: a new app image, built from the same code (its RELEASE label and APP_RELEASE differ).
+RELEASE = ["-e", "django_stack_release=e2e-rollout"]
+SERVICES = ("db", "redis", "proxy", "web", "worker", "beat")
+
+
+def containers():
+    """Each service's running container ids."""
+    lines = ssh("docker ps --filter label=com.docker.compose.project=shop"
+                " --format '{{.Label \"com.docker.compose.service\"}} {{.ID}}'").stdout.splitlines()  # fmt: skip
+    found = {}
+    for service, container_id in (line.split() for line in lines):
+        found.setdefault(service, set()).add(container_id)
+    return found
+
+
+def events(since):
+    """(time, action, name, service) of the stack's containers since ``since`` (the sandbox's clock), in order."""
+    lines = ssh(
+        f"docker events --since {since} --until $(date +%s.%N) --filter label=com.docker.compose.project=shop"
+        " --filter type=container --filter event=start --filter event=kill --filter event=die"
+        " --format '{{.TimeNano}} {{.Action}} {{.Actor.Attributes.name}}"
+        ' {{index .Actor.Attributes "com.docker.compose.service"}}\''
+    ).stdout.splitlines()
+    return [(int(t), action, name, service) for t, action, name, service in (line.split() for line in lines)]
+
+
+def most_running_at_once(timeline, service, running):
+    """The most containers of ``service`` running at once, ``running`` at the timeline's start."""
+    most = running
+    for _, action, _, what in timeline:
+        if what == service and action in ("start", "die"):
+            running += 1 if action == "start" else -1
+            most = max(most, running)
+    return most
+
+
+def last_deploy_record():
+    return json.loads(ssh("sudo tail -n 1 /var/log/kit/shop-deploys.log").stdout)
+
+
+@pytest.fixture(scope="module")
+def released(deployed):
+    """A new release deployed while the probe runs: (containers before, after, probe, events, output)."""
+    before = containers()
+    since = ssh("date +%s.%N").stdout.strip()
+    with Probe(f"{BASE_URL}/admin/login/") as probe:
+        _, output, _ = playbook("deploy.yml", *RELEASE)
+    return before, containers(), probe, events(since), output
+
+
+def test_a_release_fails_no_request(released, figure):
+    _, _, probe, _, _ = released
+    figure("a release under the probe: failed requests", f"{len(probe.failures)} of {probe.sent}")
+    assert probe.sent >= 200, "the probe ran too briefly to prove anything"
+    assert probe.failures == []
+
+
+def test_a_release_replaces_web_worker_and_beat_and_leaves_db_redis_and_nginx_alone(released):
+    before, after, _, _, output = released
+    assert "release e2e-rollout is up" in output
+    for service in ("db", "redis", "proxy"):
+        assert after[service] == before[service], f"{service} was recreated"
+    for service in ("web", "worker", "beat"):
+        assert len(after[service]) == 1 and after[service].isdisjoint(before[service]), (service, before, after)
+    assert last_deploy_record()["result"] == "ok"
+
+
+def test_the_new_worker_starts_before_the_old_one_stops_and_beat_is_never_twice(released):
+    before, after, _, timeline, _ = released
+    assert most_running_at_once(timeline, "beat", len(before["beat"])) == 1, timeline
+    [old_worker], [new_worker] = before["worker"], after["worker"]
+    assert ssh(f"docker ps -aq --filter id={old_worker}").stdout == "", "the old worker is still there"
+    new_name = ssh(f"docker inspect -f '{{{{.Name}}}}' {new_worker}").stdout.strip().lstrip("/")
+    old_name = next(name for _, action, name, service in timeline if service == "worker" and action == "kill")
+    started = next(t for t, action, name, _ in timeline if action == "start" and name == new_name)
+    stopped = next(t for t, action, name, _ in timeline if action == "kill" and name == old_name)
+    assert started < stopped, "the old worker was told to stop before the new one started"
+
+
+def test_a_release_whose_web_never_starts_is_rolled_back_with_no_failed_request(released, figure):
+    """The broken release: gunicorn refuses its arguments and exits at every start."""
+    broken = '{"django_stack_env": {"GUNICORN_CMD_ARGS": "--workers=many"}}'
+    before = containers()
+    env_before = ssh("sudo sha256sum /srv/shop/.env").stdout
+    with Probe(f"{BASE_URL}/admin/login/") as probe:
+        rc, output, _ = playbook("deploy.yml", *RELEASE, "-e", broken, check=False)
+    figure("a broken release rolled back under the probe: failed requests", f"{len(probe.failures)} of {probe.sent}")
+    output = " ".join(output.split())
+    assert rc != 0
+    assert "Release e2e-rollout did not become healthy: web." in output, output[-3000:]
+    assert "invalid int value: 'many'" in output  # the failing container's own log lines
+    assert probe.sent >= 100 and probe.failures == []
+    assert containers() == before
+    assert ssh("sudo sha256sum /srv/shop/.env").stdout == env_before  # the running release's env file, put back
+    assert [name for name in ssh("sudo ls -a /srv/shop").stdout.split() if name.startswith(".env")] == [".env"]
+    record = last_deploy_record()
+    assert record["result"] == "failed" and record["failed"] == ["web"], record
