@@ -40,7 +40,9 @@ def test_release_collects_static_creates_the_superuser_then_changes_nothing(stat
 
     monkeypatch.setenv("DJANGO_SUPERUSER_PASSWORD", "another-password-2")
     second, _ = release(capsys)
-    assert second == {"migrations": 0, "static_files": 0, "superuser": "exists"}
+    schema = second.pop("schema")
+    assert second == {"migrations": 0, "static_files": 0, "superuser": "exists", "applied": []}
+    assert schema["imports"] == "0002_importsession_worker" and schema["catalog"] == "0001_initial", schema
     boss.refresh_from_db()
     assert boss.check_password("a-long-password-1")  # an existing user is left as it is
 
@@ -58,3 +60,14 @@ def test_release_refuses_a_username_without_a_password(static_root, monkeypatch)
     with pytest.raises(SystemExit, match="DJANGO_SUPERUSER_PASSWORD is empty"):
         kit_release.main()
     assert not get_user_model().objects.filter(username="boss").exists()
+
+
+def test_release_names_the_migrations_it_applies_and_the_schema_after(static_root, monkeypatch, capsys):
+    from django.core.management import call_command
+
+    monkeypatch.delenv("DJANGO_SUPERUSER_USERNAME", raising=False)
+    call_command("migrate", "imports", "0001", verbosity=0)
+    summary, output = release(capsys)
+    assert summary["migrations"] == 1
+    assert summary["applied"] == ["imports.0002_importsession_worker"], output
+    assert summary["schema"]["imports"] == "0002_importsession_worker"

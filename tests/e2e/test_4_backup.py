@@ -162,6 +162,7 @@ def test_a_deploy_with_migrations_to_apply_backs_up_first(deployed):
     assert any(tag.startswith("release=") for tag in taken["tags"]), taken
     record = json.loads(ssh("sudo tail -n 1 /var/log/kit/shop-deploys.log").stdout)
     assert record["backup"] == taken["short_id"] and record["steps"]["migrations"] >= 1, record
+    assert record["migrations"] == ["imports.0002_importsession_worker"], record
     ssh(f"docker exec {container('web')} python manage.py migrate --check")
 
     # Nothing to migrate: no backup.

@@ -13,7 +13,11 @@ container rather than three:
 Each step's own output is printed as it runs; the last line is a summary that
 the deploy reads to tell whether anything changed::
 
-    release: {"migrations": 0, "static_files": 0, "superuser": "exists"}
+    release: {"migrations": 0, "static_files": 0, "superuser": "exists", "applied": [], "schema": {...}}
+
+"applied" names the migrations this run applied (app.name); "schema" is each
+app's last migration once it is done, the database's state for this release
+(the deploy log keeps both).
 
 A failing step stops it (exit 1) before the next one.
 """
@@ -23,12 +27,21 @@ import os
 import sys
 
 
-def pending_migrations():
+def migration_executor():
     from django.db import DEFAULT_DB_ALIAS, connections
     from django.db.migrations.executor import MigrationExecutor
 
-    executor = MigrationExecutor(connections[DEFAULT_DB_ALIAS])
+    return MigrationExecutor(connections[DEFAULT_DB_ALIAS])
+
+
+def pending_migrations():
+    executor = migration_executor()
     return executor.migration_plan(executor.loader.graph.leaf_nodes())
+
+
+def schema():
+    """Each app's last migration (the graph's leaves), all applied after migrate."""
+    return dict(sorted(migration_executor().loader.graph.leaf_nodes()))
 
 
 def ensure_superuser(out):
@@ -60,7 +73,8 @@ def main():
     from django.core.management import call_command
 
     out = sys.stdout
-    summary = {"migrations": len(pending_migrations())}
+    pending = pending_migrations()
+    summary = {"migrations": len(pending)}
     out.write(f"==> migrate ({summary['migrations']} to apply)\n")
     call_command("migrate", interactive=False, stdout=out)
 
@@ -70,6 +84,8 @@ def main():
     summary["static_files"] = len(collect.copied_files) + len(collect.symlinked_files)
 
     summary["superuser"] = ensure_superuser(out)
+    summary["applied"] = [f"{migration.app_label}.{migration.name}" for migration, _ in pending]
+    summary["schema"] = schema()
     out.write(f"release: {json.dumps(summary)}\n")
     return 0
 
