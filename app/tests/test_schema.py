@@ -48,3 +48,13 @@ def test_an_app_the_release_did_not_have_is_undone_to_zero(capsys):
 def test_a_recorded_migration_this_code_does_not_know_is_refused(capsys):
     code, error = run(capsys, json.dumps({**kit_release.schema(), "catalog": "0009_gone"}))
     assert code == 1 and "does not know the recorded migrations catalog.0009_gone" in error
+
+
+def test_a_migration_with_an_operation_django_cannot_reverse_is_named_and_not_undone(capsys, monkeypatch):
+    from django.db.migrations.operations import AddField
+
+    monkeypatch.setattr(AddField, "reversible", False)  # imports.0002 adds a field: as if it had no reverse
+    recorded = {**kit_release.schema(), "imports": "0001_initial"}
+    code, result = run(capsys, "--apply", json.dumps(recorded))
+    assert code == 0 and result["irreversible"] == ["imports.0002_importsession_worker"], result
+    assert applied("imports") == ["0001_initial", "0002_importsession_worker"]  # refused: nothing undone
