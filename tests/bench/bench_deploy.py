@@ -8,7 +8,9 @@
    <= 30 s, <= 5 MB sent to the server);
 5. the same for a release with one new migration.
 For each run: the seconds, the tasks changed, the probe's failed requests, and
-the bytes the sandbox received (its network interface's counter). After the
+the bytes the sandbox received (its network interface's counter: the image
+archives, and the modules Ansible sends for each task, which a no-op run shows
+alone), and of those the image archives' bytes. After the
 figures, the ten slowest tasks of each run (ansible.posix.profile_tasks).
 Runs from a throw-away clone of this repository (sharing .kit/ and .venv),
 so the code change never touches your working tree. Removes the sandbox at
@@ -29,6 +31,8 @@ from testkit import Probe
 ROOT = Path(__file__).resolve().parents[2]
 BIN = ROOT / ".venv" / "bin"
 RECAP = re.compile(r"^sandbox\s+: ok=(\d+)\s+changed=(\d+)\s+unreachable=(\d+)\s+failed=(\d+)", re.M)
+# The image archives' copy task's labels: "... layers held, 0.4 MB sent)"
+IMAGE_SENT = re.compile(r"layers held, (\d+\.\d) MB sent\)")
 # profile_tasks' summary lines: "role : task name ---- 1.23s"
 TASK_TIME = re.compile(r"^(.+?) -{2,} (\d+\.\d+)s$", re.M)
 PROFILE = {"ANSIBLE_CALLBACKS_ENABLED": "ansible.posix.profile_tasks", "PROFILE_TASKS_TASK_OUTPUT_LIMIT": "10"}
@@ -56,7 +60,8 @@ def run(clone, playbook, *args, profile=True):
     match = RECAP.search(result.stdout)
     summary = result.stdout[match.end() :] if match else ""
     slowest = [(name.strip(), float(secs)) for name, secs in TASK_TIME.findall(summary)][:10]
-    return seconds, int(match.group(2)) if match else None, slowest
+    images = f"{sum(float(mb) for mb in IMAGE_SENT.findall(result.stdout)):.1f} MB"
+    return seconds, int(match.group(2)) if match else None, slowest, images
 
 
 def sandbox(clone, *args):
@@ -67,6 +72,13 @@ def received_bytes():
     """What the sandbox VDS has received on its network interface so far."""
     return int(subprocess.run(["docker", "exec", "kit-vds", "cat", "/sys/class/net/eth0/statistics/rx_bytes"],
                               capture_output=True, text=True, check=True).stdout)  # fmt: skip
+
+
+def measured(clone, playbook):
+    """run(), with the bytes the sandbox received meanwhile."""
+    before = received_bytes()
+    *figures, images = run(clone, playbook)
+    return *figures, "", f"{(received_bytes() - before) / 1e6:.1f} MB", images
 
 
 def release(clone, label, change):
@@ -80,9 +92,9 @@ def release(clone, label, change):
     print(f"==> deploy.yml of {label}", flush=True)
     before = received_bytes()
     with Probe(PROBED) as probe:
-        seconds, changed, slowest = run(clone, "playbooks/deploy.yml")
+        seconds, changed, slowest, images = run(clone, "playbooks/deploy.yml")
     sent = f"{(received_bytes() - before) / 1e6:.1f} MB"
-    return seconds, changed, slowest, f"{len(probe.failures)} of {probe.sent}", sent
+    return seconds, changed, slowest, f"{len(probe.failures)} of {probe.sent}", sent, images
 
 
 def main():
@@ -95,11 +107,11 @@ def main():
         sandbox(clone, "-e", "sandbox_state=absent")
         sandbox(clone)
         print("==> cold site.yml", flush=True)
-        rows.append(("cold site.yml on a fresh sandbox", *run(clone, "playbooks/site.yml"), "", "", "<= 150 s"))
+        rows.append(("cold site.yml on a fresh sandbox", *measured(clone, "playbooks/site.yml"), "<= 150 s"))
         print("==> no-op site.yml", flush=True)
-        rows.append(("no-op re-run of site.yml", *run(clone, "playbooks/site.yml"), "", "", "<= 45 s, changed=0"))
+        rows.append(("no-op re-run of site.yml", *measured(clone, "playbooks/site.yml"), "<= 45 s, changed=0"))
         print("==> no-op deploy.yml", flush=True)
-        rows.append(("no-op deploy.yml", *run(clone, "playbooks/deploy.yml"), "", "", "<= 15 s, changed=0"))
+        rows.append(("no-op deploy.yml", *measured(clone, "playbooks/deploy.yml"), "<= 15 s, changed=0"))
         code = clone / "app" / "core" / "tasks.py"
         change = (code, code.read_text() + f"# bench-deploy: a one-line change at {time.time():.0f}\n")
         rows.append(("deploy.yml of a one-line change", *release(clone, "a one-line change", change),
@@ -110,9 +122,9 @@ def main():
     finally:
         sandbox(clone, "-e", "sandbox_state=absent")
     print()
-    print(f"{'run':36} {'seconds':>8} {'changed':>8} {'failed requests':>16} {'received':>9}   goal")
-    for label, seconds, changed, _, failed, sent, goal in rows:
-        print(f"{label:36} {seconds:8.1f} {changed!s:>8} {failed:>16} {sent:>9}   {goal}")
+    print(f"{'run':36} {'seconds':>8} {'changed':>8} {'failed requests':>16} {'received':>9} {'images':>9}   goal")
+    for label, seconds, changed, _, failed, sent, images, goal in rows:
+        print(f"{label:36} {seconds:8.1f} {changed!s:>8} {failed:>16} {sent:>9} {images:>9}   {goal}")
     for label, _, _, slowest, *_ in rows:
         print(f"\nthe ten slowest tasks of the {label}:")
         for name, secs in slowest:

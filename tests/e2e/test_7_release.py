@@ -85,6 +85,12 @@ def test_a_release_replaces_web_worker_and_beat_and_leaves_db_redis_and_nginx_al
     assert last_deploy_record()["result"] == "ok"
 
 
+def test_a_release_sends_the_server_only_the_layers_it_lacks(released):
+    """The new image differs from the running one in its last layers only: the archive copied holds those."""
+    size = int(ssh(f"sudo stat -c %s /srv/shop/images/shop-app-{TAG}.tar").stdout)
+    assert size < 10e6, f"the release's archive is {size / 1e6:.1f} MB: the layers the server held were sent again"
+
+
 def test_the_new_worker_starts_before_the_old_one_stops_and_beat_is_never_twice(released):
     before, after, _, timeline, _ = released
     assert most_running_at_once(timeline, "beat", len(before["beat"])) == 1, timeline
