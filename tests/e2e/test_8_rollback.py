@@ -92,6 +92,20 @@ def test_rollback_goes_back_to_the_previous_release_schema_included(migrated, fi
     assert re.search(rf"rollback ok {migrated} {MIGRATION_TAG} .*?\(catalog\.0002_e2e_marker\)", table), table[-3000:]
 
 
+def test_a_rollback_whose_release_never_starts_puts_the_running_release_files_back(migrated):
+    """The release rolled back to (site.yml's, whose image the next test removes) is broken on the server, in its
+    kept env file: the rollout fails, and the running release's compose, env and nginx files are on disk again."""
+    first = deploy_log()[0]["release"]
+    files = "/srv/shop/.env /srv/shop/compose.yml /srv/shop/nginx/default.conf /srv/shop/nginx/app.locations"
+    before = ssh(f"sudo sha256sum {files}").stdout
+    ssh(f"echo GUNICORN_CMD_ARGS=--workers=many | sudo tee -a /srv/shop/releases/{first}/.env")
+    rc, output, _ = playbook("rollback.yml", "-e", f"release={first}", check=False)
+    assert rc != 0
+    assert f"Release {first} did not become healthy: web." in " ".join(output.split()), output[-3000:]
+    assert running_release() == migrated
+    assert ssh(f"sudo sha256sum {files}").stdout == before
+
+
 def test_rollback_refuses_a_release_that_is_not_kept_or_whose_image_is_gone(migrated):
     output = refused("-e", "release=no-such-release")
     assert "Release no-such-release cannot be rolled back to: it is not among the kept releases." in output
