@@ -90,8 +90,8 @@ demo: venv images sandbox-image ## the main job: a throw-away Debian 13 VDS prov
 	$(BIN)/ansible-playbook sandbox/sandbox.yml
 	@echo "==> playbooks/site.yml over SSH, exactly as against a real server"
 	$(BIN)/ansible-playbook playbooks/site.yml
-	@printf '\nThe demo is up:\n  admin  http://127.0.0.1:8080/admin/\n  login  admin / %s\n  ssh    ssh -i .kit/ssh/id_ed25519 -p 2222 deploy@127.0.0.1\n  down   make demo-down\n' \
-		"$$(cat .kit/sandbox/admin_password)"
+	@printf '\nThe demo is up:\n  admin  http://127.0.0.1:8080/admin/\n  login  admin / %s\n  ssh    ssh -i .kit/ssh/id_ed25519 -p 2222 deploy@127.0.0.1\n  flower ssh -i .kit/ssh/id_ed25519 -p 2222 -N -L 5555:127.0.0.1:5555 deploy@127.0.0.1, then http://127.0.0.1:5555/ (admin / %s)\n  down   make demo-down\n' \
+		"$$(cat .kit/sandbox/admin_password)" "$$(cat .kit/sandbox/flower_password)"
 
 demo-down: venv ## remove the sandbox VDS (container, volume, network)
 	$(BIN)/ansible-playbook sandbox/sandbox.yml -e sandbox_state=absent

@@ -75,6 +75,8 @@ def test_env_example_as_shipped_is_refused():
 
 def test_a_set_flower_password_passes():
     assert checkenv({**good_env(), "FLOWER_PASSWORD": secrets.token_hex(12)}).returncode == 0
+    with_flower = {**good_env(), "FLOWER_PASSWORD": secrets.token_hex(12), "COMPOSE_PROFILES": "monitoring"}
+    assert checkenv(with_flower).returncode == 0
 
 
 @pytest.mark.parametrize("name", SECRETS)
@@ -105,6 +107,10 @@ def test_placeholder_secret_is_refused(name, value):
         ({"SECURE_COOKIES": "always"}, "SECURE_COOKIES must be true or false, not 'always'"),
         ({"HSTS_PRELOAD": "please"}, "HSTS_PRELOAD must be true or false, not 'please'"),
         ({"FLOWER_PORT": "flower"}, "FLOWER_PORT must be a whole number, not 'flower'"),
+        (
+            {"COMPOSE_PROFILES": "tools, monitoring", "FLOWER_PASSWORD": ""},
+            "FLOWER_PASSWORD is not set, and COMPOSE_PROFILES starts Flower (monitoring), which needs it; set a random",
+        ),
         ({"HTTP_BIND": "localhost"}, "HTTP_BIND must be an IP address such as 0.0.0.0"),
         # The shop's own rules come from importing its settings; gunicorn's from the kit's.
         ({"DEBUG": "maybe"}, "DEBUG must be true or false"),

@@ -1,10 +1,12 @@
 """site.yml against a fresh sandbox VDS, over real SSH: what a sysadmin would check."""
 
 import re
+import socket
 import subprocess
 
 import e2ekit
-from e2ekit import CHANGELIST, KIT, admin_session, playbook, secret, ssh
+import requests
+from e2ekit import CHANGELIST, KIT, SSH, admin_session, playbook, secret, ssh, wait_until
 
 SECRETS = ("secret_key", "postgres_password", "redis_password", "flower_password", "admin_password")
 
@@ -83,6 +85,31 @@ def test_only_the_allowed_ports_answer_from_the_network(deployed):
         assert e2ekit.answering_ports() == [22, 80]
     finally:
         e2ekit.remove_listeners()
+
+
+def test_flower_runs_healthy_on_the_servers_loopback_and_answers_through_an_ssh_tunnel(deployed):
+    """The sandbox's inventory enables Flower: the port test above finds 5555 closed to the network."""
+    health = "docker inspect -f '{{.State.Health.Status}}' shop-flower-1"
+    wait_until(lambda: ssh(health).stdout.strip() == "healthy", 90, "Flower's healthcheck")
+    with socket.socket() as free:
+        free.bind(("127.0.0.1", 0))
+        port = free.getsockname()[1]
+    tunnel = subprocess.Popen([*SSH, "-N", "-L", f"{port}:127.0.0.1:5555", "deploy@127.0.0.1"])
+    try:
+        url = f"http://127.0.0.1:{port}/"
+        wait_until(lambda: _status(url) == 401, 30, "Flower through the tunnel, refusing a request without its login")
+        answer = requests.get(url, auth=("admin", secret("flower_password")), timeout=10)
+        assert answer.status_code == 200 and "Flower" in answer.text
+    finally:
+        tunnel.terminate()
+        tunnel.wait(timeout=10)
+
+
+def _status(url):
+    try:
+        return requests.get(url, timeout=5).status_code
+    except requests.ConnectionError:
+        return None
 
 
 def test_no_secret_is_in_the_output(deployed):

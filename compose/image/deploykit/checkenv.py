@@ -79,6 +79,10 @@ def check_kit_values():
         check_secret(name, PASSWORD_MINIMUM, url_safe=True)
     if env.is_placeholder(env.get("FLOWER_PASSWORD")):
         raise env.ConfigError("FLOWER_PASSWORD", "is a placeholder, not a secret; set a random one or leave it empty")
+    profiles = {name.strip() for name in env.get("COMPOSE_PROFILES").split(",")}
+    if "monitoring" in profiles and not env.get("FLOWER_PASSWORD"):
+        needs = "is not set, and COMPOSE_PROFILES starts Flower (monitoring), which needs it"
+        raise env.ConfigError("FLOWER_PASSWORD", f"{needs}; {GENERATE}")
     for name, (pattern, expected) in FORMS.items():
         value = env.get(name)
         if value and not re.match(pattern, value):

@@ -1,4 +1,4 @@
-"""Container healthchecks: ``python -m deploykit.healthcheck web|worker|beat``.
+"""Container healthchecks: ``python -m deploykit.healthcheck web|worker|beat|flower``.
 
 web:    GET http://127.0.0.1:8000/healthz answers 200 (deploykit.wsgi answers
         it before the project's code, whatever its routes and ALLOWED_HOSTS).
@@ -6,11 +6,14 @@ worker: the worker's alive file (deploykit.celeryapp.AliveFile touches it every
         WORKER_ALIVE_EVERY seconds while it consumes from the broker) is fresh.
 beat:   the broker answers and beat has written its schedule file (it exists
         once beat has started and synced).
+flower: GET http://127.0.0.1:5555/healthcheck answers OK, with Flower's login
+        (FLOWER_BASIC_AUTH, which deploykit sets from the flower_password file).
 Exits 0 when healthy, 1 with a one-line reason otherwise. It imports only the
 standard library (and redis, for beat): no Django, no Celery, no project code,
 so compose can run the checks every few seconds.
 """
 
+import base64
 import glob
 import os
 import sys
@@ -53,8 +56,19 @@ def beat():
         raise RuntimeError(f"beat has not written {schedule} yet")
 
 
+def flower():
+    request = urllib.request.Request("http://127.0.0.1:5555/healthcheck")
+    login = os.environ.get("FLOWER_BASIC_AUTH", "").split(",")[0]
+    if login:
+        request.add_header("Authorization", "Basic " + base64.b64encode(login.encode()).decode())
+    with urllib.request.urlopen(request, timeout=4) as response:  # noqa: S310 - a fixed http:// URL
+        body = response.read(64)
+        if response.status != 200 or body.strip() != b"OK":
+            raise RuntimeError(f"/healthcheck answered {response.status} {body!r}")
+
+
 def main(argv):
-    checks = {"web": web, "worker": worker, "beat": beat}
+    checks = {"web": web, "worker": worker, "beat": beat, "flower": flower}
     if len(argv) != 2 or argv[1] not in checks:
         print(f"usage: python -m deploykit.healthcheck {'|'.join(checks)}", file=sys.stderr)
         return 2

@@ -12,7 +12,7 @@ import json
 
 PROJECT = "shop"
 ROOT = f"/srv/{PROJECT}"
-SERVICES = {"db", "redis", "web", "worker", "beat", "proxy"}
+SERVICES = {"db", "redis", "web", "worker", "beat", "proxy", "flower"}  # the inventory enables flower
 
 
 def run(host, command):

@@ -36,7 +36,7 @@ options:
 
 RETURN = r"""
 dest:
-  description: The archive to send (I(dest)).
+  description: The archive to send; I(src) itself when the host holds none of its layers (nothing is written then).
   type: str
   returned: always
 layers:
@@ -110,6 +110,8 @@ def main():
     try:
         with tarfile.open(src) as archive:
             layers, left_out, dropped = plan(archive, module.params["present"])
+            if not dropped:  # the host holds none of the layers: the whole archive goes
+                module.exit_json(changed=False, dest=src, layers=layers, left_out=left_out, size=os.path.getsize(src))
             kept = [member for member in archive.getmembers() if member.name not in dropped]
             size = sum(member.size for member in kept)
             if os.path.isfile(dest) and os.path.getmtime(dest) >= os.path.getmtime(src):
