@@ -103,6 +103,9 @@ def test_flower_runs_healthy_on_the_servers_loopback_and_answers_through_an_ssh_
     finally:
         tunnel.terminate()
         tunnel.wait(timeout=10)
+    # Switched off in the inventory, the next deploy removes it (compose alone would leave it running).
+    playbook("deploy.yml", "-e", "django_stack_flower_enabled=false")
+    assert ssh("docker ps -a --filter name=shop-flower --format '{{.Names}}'").stdout.strip() == ""
 
 
 def _status(url):
