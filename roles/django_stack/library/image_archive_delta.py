@@ -35,8 +35,13 @@ options:
 """
 
 RETURN = r"""
+src:
+  description: The archive read (I(src)).
+  type: str
+  returned: always
 dest:
-  description: The archive to send; I(src) itself when the host holds none of its layers (nothing is written then).
+  description: The archive to send; I(src) itself when there is nothing to leave out, or in check mode (nothing is
+    written then).
   type: str
   returned: always
 layers:
@@ -48,7 +53,7 @@ left_out:
   type: int
   returned: always
 size:
-  description: The size of I(dest) in bytes (in check mode, what it would be, about).
+  description: The size of the archive to send (its I(dest)), in bytes.
   type: int
   returned: always
 """
@@ -105,38 +110,37 @@ def main():
     src, dest = module.params["src"], module.params["dest"]
     if not os.path.isfile(src):
         if module.check_mode:  # a dry run saved no archive before this
-            module.exit_json(changed=True, dest=dest, layers=0, left_out=0, size=0)
+            module.exit_json(changed=True, src=src, dest=src, layers=0, left_out=0, size=0)
         module.fail_json(msg=f"No image archive at {src}: it is written by the task before this one.")
     try:
         with tarfile.open(src) as archive:
             layers, left_out, dropped = plan(archive, module.params["present"])
-            if not dropped:  # the host holds none of the layers: the whole archive goes
-                module.exit_json(changed=False, dest=src, layers=layers, left_out=left_out, size=os.path.getsize(src))
+            result = {"src": src, "layers": layers, "left_out": left_out}
+            # Nothing to leave out (no layer file that only held layers back), or a dry run, which writes
+            # nothing: the whole archive is what goes.
+            if not dropped or module.check_mode:
+                module.exit_json(changed=bool(dropped), dest=src, size=os.path.getsize(src), **result)
             kept = [member for member in archive.getmembers() if member.name not in dropped]
-            size = sum(member.size for member in kept)
             if os.path.isfile(dest) and os.path.getmtime(dest) >= os.path.getmtime(src):
                 with tarfile.open(dest) as written:
                     same = written.getnames() == [member.name for member in kept]
                 if same:
-                    size = os.path.getsize(dest)
-                    module.exit_json(changed=False, dest=dest, layers=layers, left_out=left_out, size=size)
-            if not module.check_mode:
-                handle, partial = tempfile.mkstemp(dir=os.path.dirname(dest) or ".", suffix=".partial")
-                os.close(handle)
-                try:
-                    with tarfile.open(partial, "w", format=tarfile.PAX_FORMAT) as out:
-                        for member in kept:
-                            out.addfile(member, archive.extractfile(member) if member.isfile() else None)
-                    os.replace(partial, dest)
-                finally:
-                    if os.path.exists(partial):
-                        os.unlink(partial)
-                size = os.path.getsize(dest)
+                    module.exit_json(changed=False, dest=dest, size=os.path.getsize(dest), **result)
+            handle, partial = tempfile.mkstemp(dir=os.path.dirname(dest) or ".", suffix=".partial")
+            os.close(handle)
+            try:
+                with tarfile.open(partial, "w", format=tarfile.PAX_FORMAT) as out:
+                    for member in kept:
+                        out.addfile(member, archive.extractfile(member) if member.isfile() else None)
+                os.replace(partial, dest)
+            finally:
+                if os.path.exists(partial):
+                    os.unlink(partial)
     except OSError as error:
         module.fail_json(msg=f"Could not write {dest} from {src}: {error}")
     except (KeyError, ValueError, tarfile.TarError) as error:  # json's errors are ValueErrors
         module.fail_json(msg=f"{src} is not an archive of one image as docker save writes it: {error!r}")
-    module.exit_json(changed=True, dest=dest, layers=layers, left_out=left_out, size=size)
+    module.exit_json(changed=True, dest=dest, size=os.path.getsize(dest), **result)
 
 
 if __name__ == "__main__":
