@@ -142,7 +142,7 @@ def test_no_secret_is_in_container_configuration_processes_or_logs(deployed):
     # Each container reads its copy, mode 0400, owned by the uid it runs as.
     owners = {"web": "10001", "worker": "65534", "beat": "65534", "db": "0", "redis": "0"}
     for service, uid in owners.items():
-        listing = ssh(f"docker exec shop-{service}-1 sh -c 'stat -c \"%n %a %u\" /run/secrets/*'").stdout
+        listing = ssh(f"docker exec {e2ekit.container(service)} sh -c 'stat -c \"%n %a %u\" /run/secrets/*'").stdout
         modes = {line.split()[0]: line.split()[1:] for line in listing.splitlines()}
         assert modes and all(mode == ["400", uid] for mode in modes.values()), (service, modes)
 

@@ -29,10 +29,14 @@ def test_stack_comes_back_after_a_reboot(planted):
     wait_until(_ready, 300, "/readyz to answer 200 after the reboot", interval=3)
 
     def all_healthy():
-        lines = ssh("docker ps --format '{{.Names}} {{.Status}}'").stdout.splitlines()
+        # By service: a release replaces web and worker by new containers (shop-web-2, ...).
+        lines = ssh(
+            "docker ps --filter label=com.docker.compose.project=shop"
+            " --format '{{.Label \"com.docker.compose.service\"}} {{.Status}}'"
+        ).stdout.splitlines()
         states = dict(line.split(" ", 1) for line in lines)
         services = ("db", "redis", "web", "worker", "beat", "proxy")
-        return all("(healthy)" in states.get(f"shop-{s}-1", "") for s in services)
+        return all("(healthy)" in states.get(s, "") for s in services)
 
     wait_until(all_healthy, 300, "every service to be healthy after the reboot", interval=5)
 
