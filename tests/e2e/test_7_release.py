@@ -6,10 +6,13 @@ Last in the suite: the stack runs the release made here afterwards."""
 
 import json
 import secrets
+import subprocess
+import time
 from concurrent.futures import ThreadPoolExecutor
+from contextlib import contextmanager
 
 import pytest
-from e2ekit import BASE_URL, Probe, playbook, ssh, wait_until
+from e2ekit import BASE_URL, SSH, Probe, playbook, ssh, wait_until
 
 # A new release tag: a new app image, built from the same code (its RELEASE label and APP_RELEASE differ). A tag
 # once built is never rebuilt: a new one each run, so that no image an earlier run built from older code is reused.
@@ -28,15 +31,27 @@ def containers():
     return found
 
 
-def events(since):
-    """(time, action, name, service) of the stack's containers since ``since`` (the sandbox's clock), in order."""
-    lines = ssh(
-        f"docker events --since {since} --until $(date +%s.%N) --filter label=com.docker.compose.project=shop"
+@contextmanager
+def events():
+    """Yields a list that gets (time, action, name, service) of the stack's containers' starts, kills and deaths
+    while the block runs, in order. Streamed: a later `docker events --since` misses the first ones, since the daemon
+    keeps only its last 256 events and each healthcheck's exec makes three."""
+    command = (
+        "docker events --since $(date +%s.%N) --filter label=com.docker.compose.project=shop"
         " --filter type=container --filter event=start --filter event=kill --filter event=die"
         " --format '{{.TimeNano}} {{.Action}} {{.Actor.Attributes.name}}"
         ' {{index .Actor.Attributes "com.docker.compose.service"}}\''
-    ).stdout.splitlines()
-    return [(int(t), action, name, service) for t, action, name, service in (line.split() for line in lines)]
+    )
+    watcher = subprocess.Popen([*SSH, "deploy@127.0.0.1", command], stdout=subprocess.PIPE, text=True)
+    timeline = []
+    try:
+        time.sleep(2)  # ssh logs in; --since covers what happens meanwhile
+        yield timeline
+        time.sleep(2)  # the last events reach the stream
+    finally:
+        watcher.terminate()
+        lines = watcher.communicate(timeout=30)[0].splitlines()
+    timeline.extend((int(t), action, name, service) for t, action, name, service in (line.split() for line in lines))
 
 
 def most_running_at_once(timeline, service, running):
@@ -61,10 +76,9 @@ def lock_exists():
 def released(deployed):
     """A new release deployed while the probe runs: (containers before, after, probe, events, output)."""
     before = containers()
-    since = ssh("date +%s.%N").stdout.strip()
-    with Probe(f"{BASE_URL}/admin/login/") as probe:
+    with events() as timeline, Probe(f"{BASE_URL}/admin/login/") as probe:
         _, output, _ = playbook("deploy.yml", *RELEASE)
-    return before, containers(), probe, events(since), output
+    return before, containers(), probe, timeline, output
 
 
 def test_a_release_fails_no_request(released, figure):
