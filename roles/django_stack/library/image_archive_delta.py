@@ -17,7 +17,8 @@ description:
     first layers when a Docker host already holds them, in that order, under one of its images.
   - C(docker load) looks a layer up by its chain of diff IDs and opens the layer's file only when the host lacks it,
     so the copy loads like the whole archive on that host.
-  - Runs on the controller (delegate_to localhost). Writes nothing when I(dest) already holds the same members.
+  - Runs on the controller (delegate_to localhost). The role removes I(dest) once it is copied, so each run that
+    ships an image writes it anew.
 options:
   src:
     description: The archive of one image, as C(docker save) wrote it.
@@ -121,11 +122,6 @@ def main():
             if not dropped or module.check_mode:
                 module.exit_json(changed=bool(dropped), dest=src, size=os.path.getsize(src), **result)
             kept = [member for member in archive.getmembers() if member.name not in dropped]
-            if os.path.isfile(dest) and os.path.getmtime(dest) >= os.path.getmtime(src):
-                with tarfile.open(dest) as written:
-                    same = written.getnames() == [member.name for member in kept]
-                if same:
-                    module.exit_json(changed=False, dest=dest, size=os.path.getsize(dest), **result)
             handle, partial = tempfile.mkstemp(dir=os.path.dirname(dest) or ".", suffix=".partial")
             os.close(handle)
             try:
