@@ -93,10 +93,11 @@ def test_sshd_forwards_no_port(variables):
 
 
 # Run in a neighbour container on the VDS's Docker network: a few logins as an unknown user, then logins as
-# deploy (without its key) until they are no longer answered with "Permission denied".
+# deploy (without its key) until they are no longer answered with "Permission denied". A login whose TCP
+# connection was open when the ban came would wait on TCP's retransmissions for minutes: timeout ends it.
 PROBER = r"""
-try() { ssh -o BatchMode=yes -o ConnectTimeout=3 -o StrictHostKeyChecking=no -o UserKnownHostsFile=/dev/null \
-            -o LogLevel=ERROR "$1@$VDS" true 2>&1 | tail -n 1; }
+try() { timeout 10 ssh -o BatchMode=yes -o ConnectTimeout=3 -o StrictHostKeyChecking=no \
+            -o UserKnownHostsFile=/dev/null -o LogLevel=ERROR "$1@$VDS" true 2>&1 | tail -n 1; }
 echo "me: $(hostname -I | cut -d' ' -f1)"
 for i in 1 2 3 4 5 6; do echo "attempt: $(try nosuchuser)"; done
 for i in $(seq 30); do
@@ -116,10 +117,11 @@ def test_fail2ban_bans_an_address_that_keeps_failing_to_log_in(host):
         assert gateway in host.check_output("fail2ban-client get sshd ignoreip")
     image = os.environ.get("KIT_VDS_IMAGE", "kit-local/vds:13")
     prober = subprocess.run(["docker", "run", "--rm", "-e", f"VDS={vds}", image, "sh", "-c", PROBER],
-                            capture_output=True, text=True, timeout=120, check=True)  # fmt: skip
+                            capture_output=True, text=True, timeout=420, check=True)  # fmt: skip
     lines = dict(line.split(": ", 1) for line in prober.stdout.splitlines() if ": " in line)
     try:
-        assert prober.stdout.count("attempt: nosuchuser@") == 6, prober.stdout
+        # base_fail2ban_maxretry (5) failures reached sshd; the ban may cut the sixth short.
+        assert prober.stdout.count("attempt: nosuchuser@") >= 5, prober.stdout
         with host.sudo():
             assert lines["me"] in host.check_output("fail2ban-client get sshd banned"), prober.stdout
         # The ban is in the firewall: sshd no longer answers that address at all.
