@@ -79,6 +79,19 @@ def test_a_set_flower_password_passes():
     assert checkenv(with_flower).returncode == 0
 
 
+def test_a_sentry_dsn_passes_and_is_refused_without_sentry_sdk(tmp_path):
+    with_sentry = {**good_env(), "SENTRY_DSN": "https://0123abcd@glitchtip.example.com:8443/errors/42"}
+    assert checkenv(with_sentry).returncode == 0
+    # A project whose requirements lack sentry-sdk: a package of that name that does not import.
+    (tmp_path / "sentry_sdk").mkdir()
+    (tmp_path / "sentry_sdk" / "__init__.py").write_text("raise ImportError('No module named sentry_sdk')\n")
+    refused(
+        with_sentry,
+        "SENTRY_DSN is set, but sentry-sdk is not installed: add sentry-sdk to the project's requirements",
+        pythonpath=[tmp_path],
+    )
+
+
 @pytest.mark.parametrize("name", SECRETS)
 @pytest.mark.parametrize("value", placeholders())
 def test_placeholder_secret_is_refused(name, value):
@@ -112,6 +125,11 @@ def test_placeholder_secret_is_refused(name, value):
             "FLOWER_PASSWORD is not set, and COMPOSE_PROFILES starts Flower (monitoring), which needs it; set a random",
         ),
         ({"HTTP_BIND": "localhost"}, "HTTP_BIND must be an IP address such as 0.0.0.0"),
+        ({"SENTRY_DSN": "sentry.example.com/42"}, "SENTRY_DSN must be a DSN such as https://<key>@<host>/<project id>"),
+        (
+            {"SENTRY_DSN": "https://0123abcd@o1.ingest.sentry.io/42", "SENTRY_TRACES_SAMPLE_RATE": "10%"},
+            "SENTRY_TRACES_SAMPLE_RATE must be a number from 0 to 1, not '10%'",
+        ),
         # The shop's own rules come from importing its settings; gunicorn's from the kit's.
         ({"DEBUG": "maybe"}, "DEBUG must be true or false"),
         ({"TIME_ZONE": "Mars/Olympus"}, "TIME_ZONE 'Mars/Olympus' is not a known time zone"),

@@ -17,7 +17,8 @@ import threading
 import time
 
 import pytest
-from e2ekit import playbook, secret, ssh
+from cryptography import x509
+from e2ekit import container, playbook, secret, ssh
 from testkit import wait_until
 
 DOMAIN = "shop.kit.test"
@@ -265,6 +266,58 @@ def test_a_tls_scan_finds_no_old_protocol_and_no_weak_cipher(https, vds_ip):
         assert findings[weak]["finding"].startswith("not offered"), findings[weak]
     bad = [f for f in findings.values() if f["severity"] in ("MEDIUM", "HIGH", "CRITICAL")]
     assert bad == [], bad
+
+
+def send_tasks(name, args, count=1, wait=True):
+    """Send tasks through the shop's own Celery app in the web container; wait for the first one's result."""
+    code = f"from deploykit.celeryapp import app; sent = [app.send_task({name!r}, {args!r}) for _ in range({count})]"
+    if wait:
+        code += "; sent[0].get(propagate=False, timeout=30)"
+    ssh(f'docker exec {container("web")} python -c "{code}"')
+
+
+def shown(output):
+    """A playbook's output with YAML's line folds and quotes undone: one space between words."""
+    return " ".join(output.replace("'", "").split())
+
+
+def test_status_shows_the_stack_then_fails_naming_a_stopped_worker(https, vds_ip):
+    """playbooks/status.yml on the HTTPS host: every service running healthy, the release, Celery's queues,
+    worker and a failed task, the volumes, the certificate nginx serves and the backups. With the worker
+    stopped and tasks waiting, it fails naming the worker."""
+    extra = ("-e", f"@{https['extra']}")
+    release = re.search(r"(?m)^APP_TAG=(.*)$", ssh("sudo cat /srv/shop/.env").stdout)[1]
+    send_tasks("core.example_async_task", ["status", -1])  # fails: ValueError
+    _, output, recap = playbook("status.yml", *extra)
+    seen = shown(output)
+    assert recap["failed"] == 0 and "problems: none" in seen, output[-3000:]
+    for service in ("db", "redis", "web", "worker", "beat", "proxy", "flower"):
+        assert re.search(rf" - {service} shop-{service}-\d+ running healthy ", seen), (service, output[-4000:])
+    assert f" - release: {release} - " in seen, output[-4000:]
+    assert re.search(r" - queues: [^-]*\bcelery 0\b", seen), output[-4000:]
+    assert re.search(r" - workers: \S+@\S+ \(0 active\) - ", seen), output[-4000:]
+    assert re.search(r" - tasks of the last 24 h: [^-]*FAILURE \d+, [^-]*SUCCESS \d+", seen), output[-4000:]
+    assert re.search(r" - failed \S+: \S+ \S+: ValueError: count must be 0 or more, not -1 - ", seen), seen[-3000:]
+    assert re.search(r" - volumes: .*?\bshop_db-data \d+(\.\d+)? [KMG]?B", seen), output[-4000:]
+    not_after = x509.load_pem_x509_certificate(served_certificate(vds_ip).encode()).not_valid_after_utc
+    assert f" - certificate: {DOMAIN}, expires {not_after:%Y-%m-%d %H:%M:%S} UTC, in " in seen, output[-4000:]
+    assert " - last backup: " in seen and " - last drill: " in seen, output[-4000:]  # the backup role's status
+
+    worker = container("worker")
+    ssh(f"docker stop {worker}")
+    try:
+        send_tasks("deploykit.ping", ["status"], count=2, wait=False)
+        returncode, output, recap = playbook("status.yml", *extra, check=False)
+        seen = shown(output)
+        assert returncode != 0 and recap["failed"] == 1, output[-3000:]
+        assert re.search(r" - worker shop-worker-\d+ exited ", seen), output[-4000:]
+        assert "msg: shop on sandbox: worker is not running; no Celery worker answered." in seen, output[-3000:]
+        assert int(re.search(r" - queues: [^-]*\bcelery (\d+)\b", seen)[1]) >= 2, output[-4000:]
+        assert "last backup: " in seen, "the backups' status is shown after the stack's failure"
+    finally:
+        ssh(f"docker start {worker}")
+        health = f"docker inspect -f '{{{{.State.Health.Status}}}}' {worker}"
+        wait_until(lambda: ssh(health).stdout.strip() == "healthy", 60, "the worker to be healthy again")
 
 
 def test_a_dry_run_on_the_https_host_changes_nothing(https):

@@ -10,6 +10,10 @@ Installed at /opt/kit (on PYTHONPATH) by compose/image/base.Dockerfile:
 - ``deploykit.healthcheck``  Docker's healthchecks for web, worker and beat;
 - ``deploykit.release``      migrate, collectstatic, the superuser (a deploy);
 - ``deploykit.smoke``        a task round trip through a worker (a deploy);
+- ``deploykit.status``       queues, workers' active tasks, recent results
+                             (playbooks/status.yml);
+- ``deploykit.sentry``       error tracking when SENTRY_DSN is set (web,
+                             worker, beat);
 - ``deploykit.devworker``    a worker that restarts on code changes (make dev).
 
 The project names its modules in the environment (compose/env.example):

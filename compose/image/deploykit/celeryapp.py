@@ -9,6 +9,7 @@ adds what the kit owes every project:
 - ``AliveFile``: the worker touches its alive file while it consumes from the
   broker, which deploykit.healthcheck reads (no code in the project);
 - ``deploykit.ping``: the task a deploy's smoke test sends (deploykit.smoke).
+- error tracking (deploykit.sentry) when SENTRY_DSN is set.
 
 KIT_CELERY_APP is what ``celery -A`` takes: ``package.module`` (holding
 ``app`` or ``celery``) or ``package.module:attribute``.
@@ -20,7 +21,7 @@ from pathlib import Path
 from celery import bootsteps
 from celery.app.utils import find_app
 
-from deploykit import env
+from deploykit import env, sentry
 from deploykit.healthcheck import WORKER_ALIVE_EVERY, worker_alive_file
 
 
@@ -84,4 +85,6 @@ def prepare(celery_app):
     return celery_app
 
 
+# Error tracking (SENTRY_DSN) starts before the project's app loads: its Celery integration sees every task.
+sentry.start()
 app = prepare(load())

@@ -31,7 +31,7 @@ import runpy
 import sys
 import traceback
 
-from deploykit import env, secrets
+from deploykit import env, secrets, sentry
 
 GENERATE = "set a random one in its secret file (openssl rand -hex 24)"
 PASSWORD_MINIMUM = 12
@@ -101,6 +101,9 @@ def check_kit_values():
         if not re.match(r"^https?://", origin):
             raise env.ConfigError("CSRF_TRUSTED_ORIGINS", f"entry {origin!r} must start with http:// or https://")
     import deploykit.gunicorn  # noqa: F401 - validates GUNICORN_*
+
+    if sentry.settings():
+        sentry.integrations()
 
 
 def project_error(name, problem):

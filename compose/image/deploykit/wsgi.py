@@ -5,7 +5,8 @@
 - ``/readyz``   readiness, for deploys and load balancers: the database (through
   Django's own connection) and Redis (REDIS_URL) answer; 503 when either does not.
 
-Every other request goes to the project untouched. The two paths are the
+Every other request goes to the project untouched (and its errors to Sentry
+when SENTRY_DSN is set: deploykit.sentry). The two paths are the
 kit's in every project (docs/project-contract.md).
 """
 
@@ -14,6 +15,8 @@ import json
 import logging
 import os
 import time
+
+from deploykit import sentry
 
 log = logging.getLogger("deploykit")
 
@@ -90,4 +93,6 @@ class KitRoutes:
         return self.app(environ, start_response)
 
 
+# Error tracking (SENTRY_DSN) starts before the project loads: its Django integration sees every request.
+sentry.start()
 application = KitRoutes(load_wsgi_app(os.environ.get("KIT_WSGI_APP", "")))
