@@ -99,7 +99,7 @@ demo-down: venv ## remove the sandbox VDS (container, volume, network)
 test-e2e: venv images sandbox-image ## the playbooks end to end: a fresh sandbox VDS, site.yml over SSH, checks
 	@bash scripts/images/build.sh acme
 	@echo "==> end-to-end tests"
-	$(BIN)/pytest tests/e2e $(PYTEST_ARGS)
+	$(BIN)/pytest tests/e2e --durations=30 $(PYTEST_ARGS)
 
 molecule: venv images sandbox-image ## molecule scenarios with testinfra: all, or SCENARIO=docker; each one timed
 	@echo "==> the verify guard: no host collected must fail"
