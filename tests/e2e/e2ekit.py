@@ -41,6 +41,11 @@ def playbook(name, *args, check=True, timeout=1800):
     return result.returncode, output, recap
 
 
+def unfolded(output):
+    """A playbook's output with the yaml callback's line folds undone: one space between words."""
+    return " ".join(output.split())
+
+
 def ssh(command, user="deploy", check=True, port=2222, timeout=120):
     argv = [*SSH[:4], str(port), *SSH[5:], f"{user}@127.0.0.1", command]
     result = subprocess.run(argv, capture_output=True, text=True, timeout=timeout)

@@ -6,7 +6,7 @@ import subprocess
 
 import e2ekit
 import requests
-from e2ekit import CHANGELIST, KIT, SSH, admin_session, playbook, secret, ssh, wait_until
+from e2ekit import CHANGELIST, KIT, SSH, admin_session, playbook, secret, ssh, unfolded, wait_until
 
 SECRETS = ("secret_key", "postgres_password", "redis_password", "flower_password", "admin_password")
 
@@ -164,7 +164,7 @@ def test_the_sandbox_refuses_a_key_it_was_not_handed(deployed, tmp_path):
     """kit-vds keeps the key it was handed first: another key is named, with the fix, before any SSH."""
     other_key = tmp_path.resolve() / "id_ed25519"
     returncode, output, _ = playbook("sandbox/sandbox.yml", "-e", f"sandbox_ssh_key={other_key}", check=False)
-    said = " ".join(output.split())  # the yaml callback wraps long messages
+    said = unfolded(output)
     assert returncode != 0
     assert f"kit-vds existed already and does not accept the key {other_key}.pub" in said, output[-3000:]
     assert "make demo-down" in said

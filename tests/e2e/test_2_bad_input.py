@@ -1,7 +1,7 @@
 """Bad inventory values stop the playbooks with the culprit named, before they change what runs."""
 
 import pytest
-from e2ekit import playbook, ssh
+from e2ekit import playbook, ssh, unfolded
 
 # The glob needs root's shell: the deploy user cannot list /srv/shop.
 STATE = "sudo sh -c 'sha256sum /srv/shop/.env /srv/shop/secrets/*/*; ls -a /srv/shop'; docker ps -q --no-trunc | sort"
@@ -21,7 +21,7 @@ STATE = "sudo sh -c 'sha256sum /srv/shop/.env /srv/shop/secrets/*/*; ls -a /srv/
 def test_bad_value_fails_before_any_change(deployed, override, message):
     returncode, output, recap = playbook("site.yml", "-e", override, check=False)
     assert returncode != 0
-    assert message in " ".join(output.split()), output[-3000:]  # the yaml callback folds long lines
+    assert message in unfolded(output), output[-3000:]
     assert recap["changed"] == 0 and recap["failed"] == 1
     assert "Validate the inventory before changing anything" in output
     assert "TASK [base" not in output and "TASK [docker" not in output
@@ -40,7 +40,7 @@ def test_a_refused_env_file_is_put_back_and_nothing_restarts(deployed, override,
     before = ssh(STATE).stdout
     assert before.count("/srv/shop/secrets/") == 11, before  # every secret file is in the comparison
     returncode, output, _ = playbook("deploy.yml", "-e", override, check=False)
-    said = " ".join(output.split())  # the yaml callback wraps long messages
+    said = unfolded(output)
     assert returncode != 0
     assert message in said, output[-3000:]
     assert "the previous one was put back" in said

@@ -8,7 +8,17 @@ import subprocess
 import time
 
 import pytest
-from e2ekit import admin_session, container, import_ids, launch_import, playbook, ssh, wait_for_import, wait_until
+from e2ekit import (
+    admin_session,
+    container,
+    import_ids,
+    launch_import,
+    playbook,
+    ssh,
+    unfolded,
+    wait_for_import,
+    wait_until,
+)
 
 SECOND = ["-e", "ansible_port=2223"]
 SECOND_SANDBOX = [
@@ -187,7 +197,7 @@ def test_a_restore_refuses_bad_input_before_stopping_anything(deployed, override
     running = started_at()
     code, output, _ = playbook("restore.yml", *confirm, *override, check=False)
     assert code != 0
-    assert message in " ".join(output.split()).replace("'' ", "' ").replace("''", "'"), output[-3000:]
+    assert message in unfolded(output).replace("'' ", "' ").replace("''", "'"), output[-3000:]
     assert started_at() == running and running.startswith("true")
 
 

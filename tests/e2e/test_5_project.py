@@ -12,7 +12,7 @@ import shutil
 import subprocess
 
 import pytest
-from e2ekit import BASE_URL, ROOT, container, playbook, ssh, wait_until
+from e2ekit import BASE_URL, ROOT, container, playbook, ssh, unfolded, wait_until
 
 NOTES = ("-i", "inventories/local", "-i", "inventories/notes")
 NOTES_URL = "http://127.0.0.1:8082"
@@ -119,7 +119,7 @@ def refused(*extra):
     code, output, _ = playbook("site.yml", *NOTES, "--tags", "deploy", *extra, check=False)
     assert code != 0, output[-3000:]
     assert containers() == before, "the running notes stack was touched"
-    return " ".join(output.split())  # the yaml callback wraps long messages
+    return unfolded(output)
 
 
 def test_a_projects_own_check_refuses_a_bad_value_before_anything_starts(notes):

@@ -18,7 +18,7 @@ import time
 
 import pytest
 from cryptography import x509
-from e2ekit import container, playbook, secret, ssh
+from e2ekit import container, playbook, secret, ssh, unfolded
 from testkit import wait_until
 
 DOMAIN = "shop.kit.test"
@@ -276,11 +276,6 @@ def send_tasks(name, args, count=1, wait=True):
     ssh(f'docker exec {container("web")} python -c "{code}"')
 
 
-def shown(output):
-    """A playbook's output with YAML's line folds and quotes undone: one space between words."""
-    return " ".join(output.replace("'", "").split())
-
-
 def test_status_shows_the_stack_then_fails_naming_a_stopped_worker(https, vds_ip):
     """playbooks/status.yml on the HTTPS host: every service running healthy, the release, Celery's queues,
     worker and a failed task, the volumes, the certificate nginx serves and the backups. With the worker
@@ -289,7 +284,7 @@ def test_status_shows_the_stack_then_fails_naming_a_stopped_worker(https, vds_ip
     release = re.search(r"(?m)^APP_TAG=(.*)$", ssh("sudo cat /srv/shop/.env").stdout)[1]
     send_tasks("core.example_async_task", ["status", -1])  # fails: ValueError
     _, output, recap = playbook("status.yml", *extra)
-    seen = shown(output)
+    seen = unfolded(output.replace("'", ""))  # and the quotes of yaml's scalars
     assert recap["failed"] == 0 and "problems: none" in seen, output[-3000:]
     for service in ("db", "redis", "web", "worker", "beat", "proxy", "flower"):
         assert re.search(rf" - {service} shop-{service}-\d+ running healthy ", seen), (service, output[-4000:])
@@ -308,7 +303,7 @@ def test_status_shows_the_stack_then_fails_naming_a_stopped_worker(https, vds_ip
     try:
         send_tasks("deploykit.ping", ["status"], count=2, wait=False)
         returncode, output, recap = playbook("status.yml", *extra, check=False)
-        seen = shown(output)
+        seen = unfolded(output.replace("'", ""))  # and the quotes of yaml's scalars
         assert returncode != 0 and recap["failed"] == 1, output[-3000:]
         assert re.search(r" - worker shop-worker-\d+ exited ", seen), output[-4000:]
         assert "msg: shop on sandbox: worker is not running; no Celery worker answered." in seen, output[-3000:]

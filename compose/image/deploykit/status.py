@@ -21,6 +21,7 @@ import json
 import sys
 import time
 from datetime import UTC, datetime, timedelta
+from itertools import islice
 
 from deploykit import celeryapp
 
@@ -97,21 +98,13 @@ def recent_tasks(app, hours):
     if not hasattr(client, "scan_iter"):
         raise NotCounted(f"the result backend is {type(backend).__name__}, not Redis: its tasks are not counted")
     since = datetime.now(UTC) - timedelta(hours=hours)
-    states, failures, scanned = {}, [], 0
+    states, failures = {}, []
     prefix = backend.task_keyprefix
     prefix = prefix.decode() if isinstance(prefix, bytes) else prefix
-    keys = client.scan_iter(match=prefix + "*", count=SCAN_BATCH)
-    batch = []
-    for key in keys:
-        batch.append(key)
-        scanned += 1
-        if len(batch) == SCAN_BATCH or scanned == SCAN_LIMIT:
-            tally(backend, client.mget(batch), since, states, failures)
-            batch = []
-        if scanned == SCAN_LIMIT:
-            break
-    if batch:
-        tally(backend, client.mget(batch), since, states, failures)
+    keys = list(islice(client.scan_iter(match=prefix + "*", count=SCAN_BATCH), SCAN_LIMIT))
+    for start in range(0, len(keys), SCAN_BATCH):
+        tally(backend, client.mget(keys[start : start + SCAN_BATCH]), since, states, failures)
+    scanned = len(keys)
     failures.sort(key=lambda failure: failure["at"], reverse=True)
     return {
         "hours": hours,
