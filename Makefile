@@ -9,7 +9,7 @@ PYTEST_ARGS ?=
 SCENARIO ?=
 
 .PHONY: help venv services services-down docker images dev dev-down lint format test test-images test-app test-stack \
-	sandbox-image demo demo-down test-e2e molecule \
+	sandbox-image vds12-image demo demo-down test-e2e molecule \
 	bench-import bench-stack bench-deploy lock clean
 
 help: ## list the targets
@@ -85,6 +85,9 @@ lock: ## re-pin app/requirements*.txt from app/requirements*.in
 sandbox-image: docker ## build kit-local/vds:13, the sandbox VDS's image (Debian 13, systemd, sshd)
 	@bash scripts/images/build.sh vds
 
+vds12-image: docker ## build kit-local/vds:12, the same VDS on Debian 12 (molecule's base@12)
+	@bash scripts/images/build.sh vds12
+
 demo: venv images sandbox-image ## the main job: a throw-away Debian 13 VDS provisioned over SSH by site.yml
 	@echo "==> the sandbox VDS: Debian 13 with systemd and sshd, on 127.0.0.1:2222"
 	$(BIN)/ansible-playbook sandbox/sandbox.yml
@@ -101,7 +104,7 @@ test-e2e: venv images sandbox-image ## the playbooks end to end: a fresh sandbox
 	@echo "==> end-to-end tests"
 	$(BIN)/pytest tests/e2e --durations=30 $(PYTEST_ARGS)
 
-molecule: venv images sandbox-image ## molecule scenarios with testinfra: all, or SCENARIO=docker; each one timed
+molecule: venv images sandbox-image vds12-image ## molecule scenarios with testinfra: all, or SCENARIO=docker; each one timed
 	@echo "==> the verify guard: no host collected must fail"
 	$(BIN)/pytest tests/molecule $(PYTEST_ARGS)
 	@bash scripts/molecule.sh $(SCENARIO)

@@ -5,6 +5,7 @@
 #
 #   kit-local/trixie-base:latest  Debian 13 minbase made by debootstrap
 #                                 (the root filesystem is cached as a tarball)
+#   kit-local/bookworm-base:latest  the same for Debian 12, only when vds12 is named
 #   kit-local/python:3.13-slim    ~ python:3.13-slim   (scripts/images/python/)
 #   kit-local/postgres:17         ~ postgres:17        (scripts/images/postgres/)
 #   kit-local/redis:8             ~ redis:7            (scripts/images/redis/; Debian 13 ships Redis 8.0,
@@ -13,10 +14,12 @@
 #   kit-local/vds:13              a fresh Debian 13 server (sandbox/image/): systemd
 #                                 as PID 1, sshd (root by key only), python3; the
 #                                 sandbox VDS of sandbox/sandbox.yml
+#   kit-local/vds:12              only when named (make vds12-image): the same
+#                                 server on Debian 12, for molecule's base@12
 #   kit-local/acme-test:13        only when named (make test-e2e does): Pebble, a
 #                                 test ACME CA, and testssl.sh (tests/e2e/acme/)
 #
-# Usage: scripts/images/build.sh [options] [python|postgres|redis|nginx|vds|acme ...]
+# Usage: scripts/images/build.sh [options] [python|postgres|redis|nginx|vds|vds12|acme ...]
 #   (no option)       build what is missing or out of date
 #   --force           rebuild the images without the layer cache, re-import the base
 #   --refresh-rootfs  also run debootstrap again instead of using the cached tarball
@@ -34,15 +37,15 @@ ROOT=$(cd "$HERE/../.." && pwd)
 CACHE_DIR=${KIT_CACHE_DIR:-/var/cache/kit}
 LOG_DIR=${KIT_IMAGES_LOG_DIR:-/var/log/kit-images}
 
-# The base root filesystem. Anything that changes here changes its hash, so
-# the cached tarball and the images built on it are made again.
-SUITE=trixie
+# The base root filesystems, one per Debian suite. Anything that changes here
+# changes its hash, so the cached tarball and the images built on it are made
+# again.
 MIRROR=${KIT_DEBIAN_MIRROR:-http://deb.debian.org/debian}
 SECURITY_MIRROR=${KIT_DEBIAN_SECURITY_MIRROR:-http://deb.debian.org/debian-security}
 # netbase (/etc/services, /etc/protocols) and tzdata: what the official
 # images add to a minimal Debian for networked programs and time zones.
 BASE_PACKAGES=(netbase tzdata)
-BASE_TAG=kit-local/trixie-base:latest
+base_tag() { echo "kit-local/$1-base:latest"; }
 
 # The images in build order, their tags and build contexts.
 ALL_IMAGES=(python postgres redis nginx vds)
@@ -52,6 +55,7 @@ declare -A TAG=(
   [redis]=kit-local/redis:8
   [nginx]=kit-local/nginx:1
   [vds]=kit-local/vds:13
+  [vds12]=kit-local/vds:12
   [acme]=kit-local/acme-test:13
 )
 declare -A SOURCE=(
@@ -60,8 +64,12 @@ declare -A SOURCE=(
   [redis]=scripts/images/redis
   [nginx]=scripts/images/nginx
   [vds]=sandbox/image
+  [vds12]=sandbox/image
   [acme]=tests/e2e/acme
 )
+# The suite an image is built on: trixie unless named here.
+declare -A SUITE_OF=([vds12]=bookworm)
+suite_of() { echo "${SUITE_OF[$1]:-trixie}"; }
 
 say() { printf '==> %s\n' "$*"; }
 note() { printf '    %s\n' "$*"; }
@@ -80,7 +88,7 @@ for arg in "$@"; do
     --refresh-rootfs) REFRESH_ROOTFS=true; FORCE=true ;;
     -h | --help) sed -n '2,/^set -euo/p' "$0" | sed '$d; s/^# \{0,1\}//'; exit 0 ;;
     -*) die "unknown option $arg (see --help)" ;;
-    *) [ -n "${TAG[$arg]:-}" ] || die "unknown image $arg (one of: ${ALL_IMAGES[*]} acme)"
+    *) [ -n "${TAG[$arg]:-}" ] || die "unknown image $arg (one of: ${ALL_IMAGES[*]} vds12 acme)"
        SELECTED+=("$arg") ;;
   esac
 done
@@ -245,7 +253,7 @@ base_hash() {
 }
 
 make_rootfs_tarball() {
-  local tarball=$1 root log="$LOG_DIR/debootstrap.log"
+  local tarball=$1 root log="$LOG_DIR/debootstrap-$SUITE.log"
   root=$(mktemp -d /var/tmp/kit-rootfs.XXXXXX)
   ROOTFS_DIRS+=("$root")
   local include
@@ -263,10 +271,15 @@ make_rootfs_tarball() {
   remove_rootfs "$root"
 }
 
+# build_base SUITE: kit-local/SUITE-base; its hash goes to BASE_HASH[SUITE].
+# SUITE is global while it runs: customize_rootfs and base_hash read it.
+declare -A BASE_HASH=()
 build_base() {
-  local hash tarball
+  SUITE=$1
+  local hash tarball BASE_TAG
+  BASE_TAG=$(base_tag "$SUITE")
   hash=$(base_hash)
-  BASE_HASH=$hash
+  BASE_HASH[$SUITE]=$hash
   tarball="$CACHE_DIR/rootfs-$SUITE-minbase-$hash.tar"
   if ! $FORCE && [ "$(image_label "$BASE_TAG")" = "$hash" ]; then
     say "$BASE_TAG is up to date (inputs $hash)"
@@ -280,7 +293,7 @@ build_base() {
   fi
   say "importing $tarball as $BASE_TAG"
   remember_old "$BASE_TAG"
-  timed "import $BASE_TAG" run_logged "$LOG_DIR/import-base.log" docker import \
+  timed "import $BASE_TAG" run_logged "$LOG_DIR/import-base-$SUITE.log" docker import \
     --change "LABEL kit.inputs=$hash" \
     --change 'ENV PATH=/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin' \
     --change 'CMD ["bash"]' \
@@ -304,7 +317,7 @@ stage_context() {
 context_hash() {
   local name=$1 ctx=$2
   {
-    echo "image=$name tag=${TAG[$name]} base=$BASE_HASH"
+    echo "image=$name tag=${TAG[$name]} base=${BASE_HASH[$(suite_of "$name")]}"
     cd "$ctx"
     find . -type f -print0 | LC_ALL=C sort -z | xargs -0 stat -c '%a %n'
     find . -type f -print0 | LC_ALL=C sort -z | xargs -0 sha256sum
@@ -320,13 +333,15 @@ build_image() {
     say "$tag is up to date (inputs $hash)"
     return
   fi
-  local log="$LOG_DIR/build-$name.log" cache_opt=()
+  local log="$LOG_DIR/build-$name.log" cache_opt=() base_opt=()
+  # An image built on another suite than trixie gets its base as an argument.
+  if [ -n "${SUITE_OF[$name]:-}" ]; then base_opt=(--build-arg "BASE=$(base_tag "${SUITE_OF[$name]}")"); fi
   if $FORCE; then cache_opt=(--no-cache); fi
   say "building $tag from ${SOURCE[$name]} (log: $log)"
   remember_old "$tag"
   # DOCKER_BUILDKIT=0: the classic builder, which Engine 20.10 always has.
   timed "build $tag" run_logged "$log" env DOCKER_BUILDKIT=0 docker build "${cache_opt[@]}" \
-    --force-rm --label "kit.inputs=$hash" --label "kit.source=${SOURCE[$name]}" \
+    --force-rm "${base_opt[@]}" --label "kit.inputs=$hash" --label "kit.source=${SOURCE[$name]}" \
     -t "$tag" "$ctx"
 }
 
@@ -335,7 +350,7 @@ build_image() {
 summary() {
   local name tag size i
   say "images"
-  for tag in "$BASE_TAG" $(for name in "${SELECTED[@]}"; do echo "${TAG[$name]}"; done); do
+  for tag in $(for suite in "${!BASE_HASH[@]}"; do base_tag "$suite"; done) $(for name in "${SELECTED[@]}"; do echo "${TAG[$name]}"; done); do
     size=$(docker image inspect -f '{{.Size}}' "$tag" | awk '{ printf "%.0f MB", $1 / 1e6 }')
     printf '    %-30s %8s  %s\n' "$tag" "$size" "$(image_label "$tag")"
   done
@@ -350,7 +365,7 @@ T_START=$EPOCHREALTIME
 mkdir -p "$CACHE_DIR" "$LOG_DIR"
 ensure_engine
 ensure_debootstrap
-build_base
+for suite in $(for name in "${SELECTED[@]}"; do suite_of "$name"; done | sort -u); do build_base "$suite"; done
 for name in "${SELECTED[@]}"; do build_image "$name"; done
 # Rebuilt images leave their old versions untagged: remove those.
 remove_old
