@@ -18,6 +18,9 @@
 # with HTTP_PORT=8080 changes nothing here.
 set -euo pipefail
 cd "$(dirname "$0")"
+# compose takes a variable from the shell before the env file: a DATABASE_URL
+# exported for a manage.py on the host would point the stack elsewhere.
+unset DATABASE_URL CELERY_BROKER_URL CELERY_RESULT_BACKEND REDIS_URL
 
 ENV_FILE=$PWD/.env
 PROJECT=${DEV_PROJECT:-shop-dev}
@@ -125,7 +128,7 @@ EOT
 
 case "${1:-up}" in
   up) up ;;
-  down) shift; compose --profile monitoring down "$@" ;;
+  down) shift; compose --profile '*' down "$@" ;;
   ports) check_ports; echo "127.0.0.1:$DEV_HTTP_PORT and 127.0.0.1:$DEV_WEB_PORT are free (or this dev stack's)" ;;
   *) echo "usage: compose/dev.sh up | down [--volumes] | ports" >&2; exit 2 ;;
 esac

@@ -79,6 +79,20 @@ def test_a_set_flower_password_passes():
     assert checkenv(with_flower).returncode == 0
 
 
+def test_the_urls_of_a_managed_database_and_redis_pass_without_db_and_redis():
+    managed = {
+        "COMPOSE_PROFILES": "",
+        "DATABASE_URL": "postgres://shop@db.example.net:5432/shop?sslmode=require",
+        **{
+            name: f"rediss://cache.example.net:6380/{number}?ssl_cert_reqs=required"
+            for number, name in enumerate(("CELERY_BROKER_URL", "CELERY_RESULT_BACKEND", "REDIS_URL"))
+        },
+    }
+    result = checkenv({**good_env(), **managed})
+    assert result.returncode == 0, result.stderr
+    assert result.stdout.strip() == "configuration ok"
+
+
 def test_a_sentry_dsn_passes_and_is_refused_without_sentry_sdk(tmp_path):
     with_sentry = {**good_env(), "SENTRY_DSN": "https://0123abcd@glitchtip.example.com:8443/errors/42"}
     assert checkenv(with_sentry).returncode == 0
@@ -125,6 +139,24 @@ def test_placeholder_secret_is_refused(name, value):
             "FLOWER_PASSWORD is not set, and COMPOSE_PROFILES starts Flower (monitoring), which needs it; set a random",
         ),
         ({"HTTP_BIND": "localhost"}, "HTTP_BIND must be an IP address such as 0.0.0.0"),
+        # Compose gives the URLs: the stack's own db and redis unless the env file names others.
+        (
+            {"COMPOSE_PROFILES": "redis", "DATABASE_URL": "postgres://shop@db:5432/shop"},
+            "DATABASE_URL names the stack's own db service, which COMPOSE_PROFILES (redis) does not start; "
+            "add db to COMPOSE_PROFILES, or set DATABASE_URL to your database's URL",
+        ),
+        (
+            {"COMPOSE_PROFILES": "", "CELERY_BROKER_URL": "redis://redis:6379/0"},
+            "CELERY_BROKER_URL names the stack's own redis service, which COMPOSE_PROFILES (empty) does not start",
+        ),
+        (
+            {"DATABASE_URL": "mysql://shop@db.example.net:3306/shop"},
+            "DATABASE_URL must be a postgres:// URL with a host, not 'mysql://shop:***@db.example.net:3306/shop'",
+        ),
+        (
+            {"COMPOSE_PROFILES": "db", "CELERY_RESULT_BACKEND": "rediss://cache.example.net:6380/1"},
+            "CELERY_RESULT_BACKEND is a rediss:// URL without ssl_cert_reqs, which Celery's Redis result backend",
+        ),
         ({"SENTRY_DSN": "sentry.example.com/42"}, "SENTRY_DSN must be a DSN such as https://<key>@<host>/<project id>"),
         (
             {"SENTRY_DSN": "https://0123abcd@o1.ingest.sentry.io/42", "SENTRY_TRACES_SAMPLE_RATE": "10%"},

@@ -29,6 +29,8 @@ BASE_URL = f"http://127.0.0.1:{HTTP_PORT}"
 ADMIN_USER, ADMIN_PASSWORD = "admin", "stack-" + secrets.token_hex(8)
 
 
+# The env file's connection URLs (compose.yml's defaults name the stack's own db and redis).
+CONNECTION_URLS = ("DATABASE_URL", "CELERY_BROKER_URL", "CELERY_RESULT_BACKEND", "REDIS_URL")
 # The values that are secret files, not lines of the env file (compose/secrets.sh writes them).
 SECRET_NAMES = ("SECRET_KEY", "POSTGRES_PASSWORD", "REDIS_PASSWORD", "FLOWER_PASSWORD", "DJANGO_SUPERUSER_PASSWORD")
 
@@ -108,9 +110,12 @@ class Compose:
         ]  # fmt: skip
 
     def run(self, *args, check=True, timeout=600, capture=True):
+        # compose takes a variable from its own environment before the env file's: the app suite's
+        # connection URLs (pyproject.toml's pytest env) must not reach the stack.
+        environ = {name: value for name, value in os.environ.items() if name not in CONNECTION_URLS}
         result = subprocess.run(
             self.command(*args),
-            env={**os.environ, "ENV_FILE": str(self.env_file)},
+            env={**environ, "ENV_FILE": str(self.env_file)},
             capture_output=capture,
             text=True,
             timeout=timeout,
@@ -180,7 +185,8 @@ class Compose:
                 subprocess.run(["docker", kind, "rm", "--force", *ids], capture_output=True, check=False)
 
     def down(self):
-        self.run("--profile", "monitoring", "down", "--volumes", "--remove-orphans", "--timeout", "20", check=False)
+        # Every profile's containers: a --profile replaces COMPOSE_PROFILES, and "*" names them all.
+        self.run("--profile", "*", "down", "--volumes", "--remove-orphans", "--timeout", "20", check=False)
 
 
 def fill_exchange(compose, products=None, seed=1):

@@ -1,9 +1,22 @@
 """The compose stack from nothing: health, admin flow, users, logs, resilience, persistence."""
 
 import re
+import subprocess
 
 import requests
-from stackkit import BASE_URL, FLOWER_PORT, admin_session, csrf_token, read_env, shell, wait_until
+from stackkit import (
+    BASE_URL,
+    FLOWER_PORT,
+    HTTP_PORT,
+    PROJECT,
+    SECRET_NAMES,
+    Compose,
+    admin_session,
+    csrf_token,
+    read_env,
+    shell,
+    wait_until,
+)
 
 CHANGELIST = f"{BASE_URL}/admin/imports/importsession/"
 LAUNCH = f"{CHANGELIST}launch/"
@@ -172,6 +185,48 @@ def test_flower_needs_a_password_and_listens_on_loopback_only(stack):
     answer = requests.get(url, auth=(env["FLOWER_USER"], env["FLOWER_PASSWORD"]), timeout=10)
     assert answer.status_code == 200 and "Flower" in answer.text
     stack.run("--profile", "monitoring", "stop", "flower")
+
+
+def test_web_worker_and_beat_run_on_a_database_and_redis_outside_the_stack(stack, tmp_path):
+    """A managed database and Redis: COMPOSE_PROFILES without db and redis, and the URLs naming others. Here they
+    are this suite's stack's own, joined to a second project's network under other names, as a provider's would be
+    reachable; the second project shares its secret files. It starts no db or redis, and runs on those."""
+    # The env file's lines (read_env adds the secret files' values, which the second project reads as files).
+    values = {name: value for name, value in read_env(stack.env_file).items() if name not in SECRET_NAMES}
+    values.update(
+        COMPOSE_PROFILES="",
+        DATABASE_URL=f"postgres://{values['POSTGRES_USER']}@managed-db:5432/{values['POSTGRES_DB']}",
+        # Databases of their own: this suite's worker must not take the second project's tasks.
+        CELERY_BROKER_URL="redis://managed-redis:6379/5",
+        CELERY_RESULT_BACKEND="redis://managed-redis:6379/6",
+        REDIS_URL="redis://managed-redis:6379/7",
+        HTTP_PORT=str(HTTP_PORT + 3),
+        HTTPS_PORT=str(HTTP_PORT + 4),
+    )
+    env_file = tmp_path / "managed.env"
+    env_file.write_text("".join(f"{name}={value}\n" for name, value in values.items()))
+    managed = Compose(f"{PROJECT}-managed", env_file)
+    network = f"{managed.project}_default"
+    joined = []
+    try:
+        managed.run("run", "--rm", "--no-deps", "config")  # the checker accepts the URLs without db and redis
+        managed.run("create")
+        for service, alias in (("db", "managed-db"), ("redis", "managed-redis")):
+            [container] = stack.run("ps", "--quiet", service).stdout.split()
+            subprocess.run(["docker", "network", "connect", "--alias", alias, network, container],
+                           check=True, capture_output=True, timeout=60)  # fmt: skip
+            joined.append(container)
+        managed.run("up", "--detach", "--wait", "--wait-timeout", "180", timeout=300)
+        assert managed.containers() == {"web": "running", "worker": "running", "beat": "running", "proxy": "running"}
+        readyz = requests.get(f"http://127.0.0.1:{HTTP_PORT + 3}/readyz", timeout=10)
+        assert readyz.status_code == 200, readyz.text
+        # Through the other Redis databases, to the second project's own worker.
+        smoke = managed.exec("web", "python", "-m", "deploykit.smoke", "--wait", "60")
+        assert smoke.stdout.startswith("celery ok:"), smoke.stdout + smoke.stderr
+    finally:
+        for container in joined:
+            subprocess.run(["docker", "network", "disconnect", network, container], capture_output=True, timeout=60)
+        managed.down()
 
 
 def _status(url):

@@ -30,6 +30,7 @@ import re
 import runpy
 import sys
 import traceback
+from urllib.parse import urlsplit, urlunsplit
 
 from deploykit import env, secrets, sentry
 
@@ -49,6 +50,14 @@ FORMS = {
     "SECURE_COOKIES": (BOOLEAN, "must be true or false"),
     "HSTS_INCLUDE_SUBDOMAINS": (BOOLEAN, "must be true or false"),
     "HSTS_PRELOAD": (BOOLEAN, "must be true or false"),
+}
+# The connection URLs compose gives: their schemes, and the stack's own
+# service (and profile) each one names by default.
+URLS = {
+    "DATABASE_URL": (("postgres", "postgresql"), "db", "database"),
+    "CELERY_BROKER_URL": (("redis", "rediss"), "redis", "Redis"),
+    "CELERY_RESULT_BACKEND": (("redis", "rediss"), "redis", "Redis"),
+    "REDIS_URL": (("redis", "rediss"), "redis", "Redis"),
 }
 # The project's modules: the env file's names, and the inventory variables that set them.
 MODULES = {
@@ -79,10 +88,11 @@ def check_kit_values():
         check_secret(name, PASSWORD_MINIMUM, url_safe=True)
     if env.is_placeholder(env.get("FLOWER_PASSWORD")):
         raise env.ConfigError("FLOWER_PASSWORD", "is a placeholder, not a secret; set a random one or leave it empty")
-    profiles = {name.strip() for name in env.get("COMPOSE_PROFILES").split(",")}
+    profiles = {name.strip() for name in env.get("COMPOSE_PROFILES").split(",")} - {""}
     if "monitoring" in profiles and not env.get("FLOWER_PASSWORD"):
         needs = "is not set, and COMPOSE_PROFILES starts Flower (monitoring), which needs it"
         raise env.ConfigError("FLOWER_PASSWORD", f"{needs}; {GENERATE}")
+    check_urls(profiles)
     for name, (pattern, expected) in FORMS.items():
         value = env.get(name)
         if value and not re.match(pattern, value):
@@ -104,6 +114,39 @@ def check_kit_values():
 
     if sentry.settings():
         sentry.integrations()
+
+
+def shown(url):
+    """``url`` as a message may show it: the password (deploykit.secrets put it in) replaced by ***."""
+    parts = urlsplit(url)
+    if parts.password is None:
+        return url
+    return urlunsplit(parts._replace(netloc=parts.netloc.replace(f":{parts.password}@", ":***@", 1)))
+
+
+def check_urls(profiles):
+    """The connection URLs compose gives (absent when the env file is all there is): each one a URL of its kind,
+    and one that names the stack's own db or redis only when COMPOSE_PROFILES starts it."""
+    for name, (schemes, service, what) in URLS.items():
+        value = env.get(name)
+        if not value:
+            continue
+        parts = urlsplit(value)
+        if parts.scheme not in schemes or not parts.hostname:
+            raise env.ConfigError(name, f"must be a {schemes[0]}:// URL with a host, not {shown(value)!r}")
+        if parts.hostname == service and service not in profiles:
+            raise env.ConfigError(
+                name,
+                f"names the stack's own {service} service, which COMPOSE_PROFILES "
+                f"({','.join(sorted(profiles)) or 'empty'}) does not start; add {service} to COMPOSE_PROFILES, "
+                f"or set {name} to your {what}'s URL",
+            )
+        if parts.scheme == "rediss" and name == "CELERY_RESULT_BACKEND" and "ssl_cert_reqs=" not in parts.query:
+            raise env.ConfigError(
+                name,
+                "is a rediss:// URL without ssl_cert_reqs, which Celery's Redis result backend refuses; "
+                "add ?ssl_cert_reqs=required",
+            )
 
 
 def project_error(name, problem):
