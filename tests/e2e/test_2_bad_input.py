@@ -3,9 +3,9 @@
 import pytest
 from e2ekit import playbook, ssh, unfolded
 
-# The glob needs root's shell: the deploy user cannot list /srv/shop.
 # A password given where none belongs: it must not reach the output.
 URL_PASSWORD = "hunter2-in-the-url"
+# The glob needs root's shell: the deploy user cannot list /srv/shop.
 STATE = "sudo sh -c 'sha256sum /srv/shop/.env /srv/shop/secrets/*/*; ls -a /srv/shop'; docker ps -q --no-trunc | sort"
 
 
