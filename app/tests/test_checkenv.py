@@ -139,6 +139,11 @@ def test_placeholder_secret_is_refused(name, value):
             "FLOWER_PASSWORD is not set, and COMPOSE_PROFILES starts Flower (monitoring), which needs it; set a random",
         ),
         ({"HTTP_BIND": "localhost"}, "HTTP_BIND must be an IP address such as 0.0.0.0"),
+        ({"DB_BIND": "data.internal"}, "DB_BIND must be an IP address such as 0.0.0.0, not 'data.internal'"),
+        ({"REDIS_PUBLISHED_PORT": "redis"}, "REDIS_PUBLISHED_PORT must be a whole number, not 'redis'"),
+        ({"DB_SSL": "yes"}, "DB_SSL must be on or off, not 'yes'"),
+        ({"BEAT_REPLICAS": "2"}, "BEAT_REPLICAS must be 1 (this host runs beat) or 0 (another host does), not '2'"),
+        ({"WEB_REPLICAS": "two"}, "WEB_REPLICAS must be 1 (this host runs web and nginx) or 0"),
         # Compose gives the URLs: the stack's own db and redis unless the env file names others.
         (
             {"COMPOSE_PROFILES": "redis", "DATABASE_URL": "postgres://shop@db:5432/shop"},

@@ -58,3 +58,11 @@ def test_a_migration_with_an_operation_django_cannot_reverse_is_named_and_not_un
     code, result = run(capsys, "--apply", json.dumps(recorded))
     assert code == 0 and result["irreversible"] == ["imports.0002_importsession_worker"], result
     assert applied("imports") == ["0001_initial", "0002_importsession_worker"]  # refused: nothing undone
+
+
+def test_an_empty_record_is_refused_and_undoes_nothing(capsys):
+    """A record with no migration is a release step that did not run (a host that only serves data): read as
+    it stands, it would undo every app to zero."""
+    code, error = run(capsys, "--apply", "{}")
+    assert code == 1 and "names no migration" in error
+    assert applied("imports") == ["0001_initial", "0002_importsession_worker"]

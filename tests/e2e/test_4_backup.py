@@ -14,6 +14,7 @@ from e2ekit import (
     import_ids,
     launch_import,
     playbook,
+    snapshots,
     ssh,
     unfolded,
     wait_for_import,
@@ -54,12 +55,6 @@ def media_digest(port=2222):
 
 def status(port=2222):
     return json.loads(ssh(f"{KIT_BACKUP} status", port=port).stdout)
-
-
-def snapshots(*tags):
-    env = "set -a; . /etc/kit-backup/shop.env; RESTIC_PASSWORD_FILE=/etc/kit-backup/shop.password"
-    tag = f"--tag {shlex.quote(','.join(tags))}" if tags else ""
-    return json.loads(ssh(f"sudo sh -c '{env}; restic snapshots --json {tag}'").stdout)
 
 
 def started_at(service="web", port=2222):

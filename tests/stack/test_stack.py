@@ -120,15 +120,19 @@ def test_static_files_come_from_nginx_gzipped(stack):
     assert script.status_code == 200 and "import-live" in script.text
 
 
-def test_only_the_proxy_publishes_ports(stack):
+def test_only_the_proxy_publishes_ports_and_db_and_redis_on_the_loopback(stack):
     published = {
         c["Service"]: sorted({(p["URL"], p["PublishedPort"]) for p in c.get("Publishers") or [] if p["PublishedPort"]})
         for c in stack.ps()
     }
     http_port = int(BASE_URL.rsplit(":", 1)[1])
     assert published["proxy"] == [("127.0.0.1", http_port), ("127.0.0.1", http_port + 2)]  # HTTP, HTTPS (stackkit)
-    for service in ("db", "redis", "web", "worker", "beat"):
+    for service in ("web", "worker", "beat"):
         assert published[service] == [], published
+    # A port Docker picks, on the loopback only (DB_BIND, REDIS_BIND: a data host's private address).
+    for service in ("db", "redis"):
+        [(address, _)] = published[service]
+        assert address == "127.0.0.1", published
 
 
 def test_readyz_through_the_proxy(stack):

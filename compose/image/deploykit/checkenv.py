@@ -50,6 +50,11 @@ FORMS = {
     "SECURE_COOKIES": (BOOLEAN, "must be true or false"),
     "HSTS_INCLUDE_SUBDOMAINS": (BOOLEAN, "must be true or false"),
     "HSTS_PRELOAD": (BOOLEAN, "must be true or false"),
+    "DB_SSL": (r"^(on|off)$", "must be on or off"),
+    # One of each on a host, or none (another host of the stack runs it).
+    "WEB_REPLICAS": (r"^[01]$", "must be 1 (this host runs web and nginx) or 0 (another host does)"),
+    "WORKER_REPLICAS": (r"^[01]$", "must be 1 (this host runs a Celery worker) or 0 (another host does)"),
+    "BEAT_REPLICAS": (r"^[01]$", "must be 1 (this host runs beat) or 0 (another host does)"),
 }
 # The connection URLs compose gives: their schemes, and the stack's own
 # service (and profile) each one names by default.
@@ -97,16 +102,17 @@ def check_kit_values():
         value = env.get(name)
         if value and not re.match(pattern, value):
             raise env.ConfigError(name, f"{expected}, not {value!r}")
-    for name in ("HTTP_PORT", "HTTPS_PORT", "FLOWER_PORT"):
+    for name in ("HTTP_PORT", "HTTPS_PORT", "FLOWER_PORT", "DB_PUBLISHED_PORT", "REDIS_PUBLISHED_PORT"):
         env.number(name, None, maximum=65535)
     env.number("HSTS_SECONDS", None, minimum=0)
     env.number("LOG_MAX_FILE", None)
-    bind = env.get("HTTP_BIND")
-    try:
-        if bind:
-            ipaddress.ip_address(bind.strip("[]"))
-    except ValueError:
-        raise env.ConfigError("HTTP_BIND", f"must be an IP address such as 0.0.0.0, not {bind!r}") from None
+    for name in ("HTTP_BIND", "DB_BIND", "REDIS_BIND"):
+        bind = env.get(name)
+        try:
+            if bind:
+                ipaddress.ip_address(bind.strip("[]"))
+        except ValueError:
+            raise env.ConfigError(name, f"must be an IP address such as 0.0.0.0, not {bind!r}") from None
     for origin in filter(None, (item.strip() for item in env.get("CSRF_TRUSTED_ORIGINS").split(","))):
         if not re.match(r"^https?://", origin):
             raise env.ConfigError("CSRF_TRUSTED_ORIGINS", f"entry {origin!r} must start with http:// or https://")
