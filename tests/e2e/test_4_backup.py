@@ -156,6 +156,25 @@ def test_the_drill_passes_then_catches_a_damaged_pack(deployed):
         ssh(f"sudo cp -p /root/pack.orig {pack} && sudo systemctl reset-failed shop-backup-verify.service")
 
 
+def test_the_drill_of_a_dump_file_passes_then_names_pg_restore_on_a_cut_one(deployed):
+    """backup_drill_dump: a pg_dump -Fc file on the server (a managed database's export) drilled instead of a
+    snapshot; here one of the stack's own database, whose every table it must hold."""
+    dump = "sudo sh -c 'docker exec shop-db-1 pg_dump -U shop -d shop -Fc > /root/drill.dump'"
+    ssh(f"{dump} && sudo sh -c 'head -c 40000 /root/drill.dump > /root/cut.dump'")
+    try:
+        _, output, _ = playbook("backup-verify.yml", "-e", "backup_drill_dump=/root/drill.dump")
+        assert "last drill: passed" in output and "dump /root/drill.dump" in output, output[-3000:]
+        tables = json.loads(ssh("sudo cat /var/lib/kit-backup/shop/last-verify.json").stdout)["tables"]
+        assert tables["public.catalog_product"]["restored"] == int(psql("SELECT count(*) FROM catalog_product"))
+
+        code, output, _ = playbook("backup-verify.yml", "-e", "backup_drill_dump=/root/cut.dump", check=False)
+        said = unfolded(output)
+        assert code != 0 and "kit-backup verify: pg_restore failed" in said, said[-3000:]
+        assert status()["last_verify"]["ok"] is False
+    finally:
+        ssh("sudo rm -f /root/drill.dump /root/cut.dump")
+
+
 def test_a_deploy_with_migrations_to_apply_backs_up_first(deployed):
     # The database one migration behind the release, and a stopped container so that the deploy has work to do.
     playbook("manage.yml", "-e", "manage_command='migrate imports 0001'")
@@ -218,3 +237,30 @@ def test_a_restore_into_a_second_fresh_sandbox(deployed, tmp_path):
         assert media_digest(port=2223) == ROUND_TRIP["media"]
     finally:
         playbook("sandbox/sandbox.yml", *SECOND_SANDBOX, "-e", "sandbox_state=absent", check=False)
+
+
+def test_with_a_managed_database_the_backups_leave_it_to_the_provider_and_say_so(deployed):
+    """The backup role with django_stack_database_url: the snapshot holds the media, the status says whose
+    backups apply, and the drill asks for a dump. The stack's own database serves on; the role then goes back."""
+    managed = ["-e", "django_stack_database_url=postgres://shop@db.example.net:5432/shop"]
+    try:
+        playbook("site.yml", "--tags", "backup", *managed)
+        assert "MANAGED_DATABASE=db.example.net" in ssh("sudo cat /etc/kit-backup/shop.env").stdout
+        assert ssh("systemctl is-enabled shop-backup-verify.timer", check=False).stdout.strip() == "disabled"
+        _, output, _ = playbook("backup.yml", *managed)
+        said = unfolded(output)
+        # (Not the apostrophes: the yaml callback may double them.)
+        assert "database: managed (db.example.net), the provider" in said, said[-3000:]
+        assert "backups apply to it; the backups here hold the media" in said, said[-3000:]
+        newest = max(snapshots("kit"), key=lambda snapshot: snapshot["time"])
+        listing = ssh(f"sudo sh -c 'set -a; . /etc/kit-backup/shop.env; restic ls {newest['id']}'").stdout
+        assert "/manifest.json" in listing and "/db.dump" not in listing, listing[-2000:]
+
+        code, output, _ = playbook("backup-verify.yml", *managed, check=False)
+        said = unfolded(output)
+        assert code != 0 and "the database is managed (db.example.net)" in said, said[-3000:]
+        assert "the drill needs a dump of it: kit-backup verify --dump FILE" in said, said[-3000:]
+    finally:
+        playbook("site.yml", "--tags", "backup")
+    assert "MANAGED_DATABASE=\n" in ssh("sudo cat /etc/kit-backup/shop.env").stdout
+    assert ssh("systemctl is-enabled shop-backup-verify.timer").stdout.strip() == "enabled"

@@ -68,7 +68,7 @@ def test_a_data_host_address_that_is_no_ip_is_refused_before_anything_runs():
     assert returncode != 0 and recap["changed"] == 0, said[-3000:]
     assert (
         "data is in the group data and other hosts use it, so they need the address to reach it on: set it to this"
-        ' host\'s private IP address, not "db.internal"' in said
+        ' host\'s private IPv4 address, not "db.internal"' in said
     ), said[-3000:]
     assert 'data\'s is "db.internal", and web reaches PostgreSQL and Redis there' in said, said[-3000:]
     assert "PLAY [Deploy the stack]" not in output
@@ -183,14 +183,26 @@ def test_web_reaches_postgresql_over_tls_signed_in_with_scram(stack):
     assert "no pg_hba.conf entry" in said and "no encryption" in said, said
 
 
-def test_a_release_rolls_across_the_three_hosts_with_no_failed_request(stack, tmp_path):
+def release_source(tmp_path, *migrations):
+    """A copy of the app with empty migrations of imports added after 0002, each depending on the one before."""
     source = tmp_path / "app"
     subprocess.run(["cp", "-a", str(ROOT / "app"), str(source)], check=True)
+    for before, name in zip(("0002_importsession_worker", *migrations), migrations, strict=False):
+        (source / "imports" / "migrations" / f"{name}.py").write_text(
+            "from django.db import migrations\n\n\nclass Migration(migrations.Migration):\n"
+            f"    dependencies = [('imports', '{before}')]\n    operations = []\n"
+        )
+    return source
+
+
+def applied():
+    """The migrations of imports that the database records."""
+    return set(psql("SELECT name FROM django_migrations WHERE app = 'imports'").split())
+
+
+def test_a_release_rolls_across_the_three_hosts_with_no_failed_request(stack, tmp_path):
     # A release with a migration to apply: web migrates, after a backup that kit-backup takes on the data host.
-    (source / "imports" / "migrations" / "0003_rolled.py").write_text(
-        "from django.db import migrations\n\n\nclass Migration(migrations.Migration):\n"
-        "    dependencies = [('imports', '0002_importsession_worker')]\n    operations = []\n"
-    )
+    source = release_source(tmp_path, "0003_rolled")
     with Probe(f"{WEB_URL}/readyz") as probe:
         _, output, recap = playbook(
             "deploy.yml", *INVENTORY, "-e", f"django_stack_app_src={source}", "-e", f"django_stack_release={ROLLED}"
@@ -211,18 +223,22 @@ def test_a_release_rolls_across_the_three_hosts_with_no_failed_request(stack, tm
     assert services("worker1") == {"worker": True, "beat": True}
 
 
-def test_a_rollback_goes_back_across_the_three_hosts_schema_included(stack):
-    """rollback.yml after the release above: one host at a time, its migration undone once, no failed request.
-    manage.yml then runs its command once, on web."""
+def test_a_rollback_goes_back_across_the_three_hosts_schema_included(stack, tmp_path):
+    """A third release, with one more migration, then rollback.yml: every host back to the release above (the
+    first web host's deploy log names it; the data host's own would name the first one), one host at a time, the
+    third release's migration undone once, and no failed request. manage.yml then runs its command once, on web."""
+    source = release_source(tmp_path, "0003_rolled", "0004_rolled_again")
+    playbook("deploy.yml", *INVENTORY, "-e", f"django_stack_app_src={source}", "-e", f"django_stack_release={ROLLED}-2")
+    assert "0004_rolled_again" in applied()
     products = psql("SELECT count(*) FROM catalog_product")
     with Probe(f"{WEB_URL}/readyz") as probe:
         _, output, recap = playbook("rollback.yml", *INVENTORY)
     assert recap["failed"] == 0, output[-3000:]
     assert int(products) > 0 and psql("SELECT count(*) FROM catalog_product") == products, "the data did not survive"
     assert probe.sent > 50 and probe.failures == [], probe.failures[:10]
-    tags = {on(name, "sudo grep ^APP_TAG= /srv/shop/.env").stdout.strip() for name in HOSTS}
-    assert len(tags) == 1 and tags != {f"APP_TAG={ROLLED}"}, tags
-    assert psql("SELECT count(*) FROM django_migrations WHERE name = '0003_rolled'") == "0", "0003 is still recorded"
+    tags = {name: on(name, "sudo grep ^APP_TAG= /srv/shop/.env").stdout.strip() for name in HOSTS}
+    assert set(tags.values()) == {f"APP_TAG={ROLLED}"}, tags
+    assert "0003_rolled" in applied() and "0004_rolled_again" not in applied(), applied()
     assert services("web") == {"web": True, "proxy": True, "flower": True}
 
     _, output, _ = playbook("manage.yml", *INVENTORY, "-e", "manage_command=check")

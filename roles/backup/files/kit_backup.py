@@ -9,6 +9,7 @@ role writes (KEY=VALUE lines, mode 0600):
     kit-backup --config /etc/kit-backup/shop.env check-snapshot [--snapshot ID]
     kit-backup --config /etc/kit-backup/shop.env restore --snapshot ID
     kit-backup --config /etc/kit-backup/shop.env verify     # the restore drill
+    kit-backup --config /etc/kit-backup/shop.env verify --dump FILE   # the drill of a pg_dump file
     kit-backup --config /etc/kit-backup/shop.env status     # one JSON line
 
 A snapshot holds the database (pg_dump, custom format, uncompressed so that
@@ -17,12 +18,19 @@ each table's row count, read in the dump's own transaction snapshot: the drill
 restores the dump and must find exactly those counts, and reports which tables
 the live database has changed since.
 
+With a managed database (MANAGED_DATABASE names its host) the provider's
+backups apply to it: a backup holds the media and the manifest, and says so;
+a restore puts back the media only; the drill needs a dump of the database
+(``verify --dump``, a pg_dump -Fc file or the provider's export), which it
+restores into a throw-away PostgreSQL (DRILL_IMAGE) and reads table by table.
+
 Every command takes one lock per project, so a timer's backup, a deploy's
 backup and a drill never overlap. Results go to <STATE_DIR>/last-*.json and
 to standard output; nothing secret is printed.
 """
 
 import argparse
+import contextlib
 import fcntl
 import json
 import os
@@ -258,13 +266,19 @@ def cmd_backup(config, restic, stack, args):
     staging = Path(config["STATE_DIR"]) / "staging"
     shutil.rmtree(staging, ignore_errors=True)
     staging.mkdir(mode=0o700)
-    db = stack.db_container()
-    say("dumping the database …")
-    tables, dump_size = stack.consistent_dump(db, staging / DUMP)
-    say(f"database dump: {len(tables)} tables, {human(dump_size)} in {time.monotonic() - started:.1f} s")
+    managed = config.get("MANAGED_DATABASE")
+    if managed:
+        say(f"the database is managed ({managed}): its provider's backups apply; this backup holds the media only")
+        tables, dump_size = {}, 0
+    else:
+        db = stack.db_container()
+        say("dumping the database …")
+        tables, dump_size = stack.consistent_dump(db, staging / DUMP)
+        say(f"database dump: {len(tables)} tables, {human(dump_size)} in {time.monotonic() - started:.1f} s")
     media = stack.media_dir()
     manifest = {"project": stack.project, "time": now(), "host": socket.gethostname(), "tables": tables,
-                "media": str(media) if media else None, "dump_bytes": dump_size}  # fmt: skip
+                "media": str(media) if media else None, "dump_bytes": dump_size,
+                "managed_database": managed or None}  # fmt: skip
     (staging / MANIFEST).write_text(json.dumps(manifest, indent=1) + "\n")
     paths = [str(staging)] + ([str(media)] if media else [])
     say("restic backup …")
@@ -280,7 +294,8 @@ def cmd_backup(config, restic, stack, args):
     restic("forget", "--tag", restic.tags, "--group-by", "", *keep, "--prune")
     result = record(config, "last-backup.json", {
         "ok": True, "time": now(), "snapshot": summary["snapshot_id"], "short_id": summary["snapshot_id"][:8],
-        "tags": args.tag, "seconds": round(time.monotonic() - started, 1), "dump_bytes": dump_size,
+        "tags": args.tag, "database": not managed, "seconds": round(time.monotonic() - started, 1),
+        "dump_bytes": dump_size,
         "bytes_read": summary["total_bytes_processed"], "bytes_added": summary["data_added_packed"],
     })  # fmt: skip
     say(f"backup done in {result['seconds']} s: snapshot {result['short_id']}")
@@ -339,6 +354,21 @@ def cmd_check_snapshot(config, restic, stack, args):
 def cmd_restore(config, restic, stack, args):
     started = time.monotonic()
     snapshot, manifest = restic.snapshot(args.snapshot)
+    if config.get("MANAGED_DATABASE") or manifest.get("managed_database"):
+        say(f"the database is managed ({config.get('MANAGED_DATABASE') or manifest['managed_database']}): restore it "
+            "from the provider's backups; this restore puts back the media only")  # fmt: skip
+    else:
+        restore_database(config, restic, stack, snapshot, started)
+    if manifest.get("media"):
+        media = stack.media_dir(create=True)
+        restic("restore", f"{snapshot['id']}:{manifest['media']}", "--target", str(media), "--delete")
+        say(f"media restored into {media}")
+    result = {"ok": True, "time": now(), "snapshot": snapshot["id"], "seconds": round(time.monotonic() - started, 1)}
+    say(json.dumps(record(config, "last-restore.json", result)))
+
+
+def restore_database(config, restic, stack, snapshot, started):
+    """The snapshot's dump in place of the stack's database, which is kept as pre-restore.dump first."""
     db = stack.db_container()
     with tempfile.TemporaryDirectory(dir=config["STATE_DIR"]) as tmp:
         dump = fetch_dump(restic, snapshot, tmp)
@@ -353,39 +383,23 @@ def cmd_restore(config, restic, stack, args):
         run(["docker", "exec", "-e", "PGDATABASE=postgres", db, "sh", "-c", recreate])
         pg_restore(db, dump, "--single-transaction")
     say(f"database restored in {time.monotonic() - started:.1f} s")
-    if manifest.get("media"):
-        media = stack.media_dir(create=True)
-        restic("restore", f"{snapshot['id']}:{manifest['media']}", "--target", str(media), "--delete")
-        say(f"media restored into {media}")
-    result = {"ok": True, "time": now(), "snapshot": snapshot["id"], "seconds": round(time.monotonic() - started, 1)}
-    say(json.dumps(record(config, "last-restore.json", result)))
 
 
 def cmd_verify(config, restic, stack, args):
     started = time.monotonic()
     result = {"ok": False, "time": now()}
+    managed = config.get("MANAGED_DATABASE")
     try:
-        snapshot, manifest = restic.snapshot("latest")
-        result.update(snapshot=snapshot["id"], short_id=snapshot["short_id"], snapshot_time=snapshot["time"])
-        subset = config.get("VERIFY_READ_DATA_SUBSET") or "5%"
-        say(f"restic check --read-data-subset={subset} …")
-        restic("check", f"--read-data-subset={subset}")
-        live = stack.db_container()
-        image = run(["docker", "inspect", "-f", "{{.Config.Image}}", live]).stdout.strip()
-        name = f"kit-drill-{stack.project}"
-        run(["docker", "rm", "-f", name], check=False)
-        password = f"POSTGRES_PASSWORD={secrets.token_hex(16)}"
-        run(["docker", "run", "-d", "--rm", "--name", name, "--network", "none", "--tmpfs", "/var/lib/postgresql/data",
-             "-e", "POSTGRES_USER=drill", "-e", "POSTGRES_DB=drill", "-e", password, image])  # fmt: skip
-        try:
-            with tempfile.TemporaryDirectory(dir=config["STATE_DIR"]) as tmp:
-                result["tables"] = drill(stack, manifest, live, name, fetch_dump(restic, snapshot, tmp))
-        finally:
-            run(["docker", "rm", "-f", name], check=False)
-        bad = {t: v for t, v in result["tables"].items() if v["verdict"] == "wrong"}
-        if bad:
-            counts = ", ".join(f"{t} ({v['restored']} restored, {v['snapshot']} when dumped)" for t, v in bad.items())
-            raise Failure(f"the restored tables do not hold the rows they had when dumped: {counts}")
+        if args.dump:
+            result["dump"] = args.dump
+            result["tables"] = drill_dump(config, stack, Path(args.dump))
+        elif managed:
+            raise Failure(
+                f"the database is managed ({managed}): its provider's backups apply, and the drill needs a "
+                "dump of it: kit-backup verify --dump FILE (a pg_dump -Fc file, or the provider's export)"
+            )
+        else:
+            drill_snapshot(config, restic, stack, result)
         result["ok"] = True
     except Failure as error:
         result["error"] = str(error)
@@ -394,22 +408,28 @@ def cmd_verify(config, restic, stack, args):
         result["seconds"] = round(time.monotonic() - started, 1)
         record(config, "last-verify.json", result)
         say(json.dumps({k: v for k, v in result.items() if k != "tables"}))
-    changed = sum(1 for v in result["tables"].values() if v["verdict"] == "changed since")
-    say(f"drill passed: snapshot {result['short_id']}, {len(result['tables'])} tables, "
-        f"{changed} changed since the snapshot, in {result['seconds']} s")  # fmt: skip
-
-
-def drill(stack, manifest, live, scratch, dump):
-    """Restore ``dump`` into the scratch container and judge each table against the manifest and the live database."""
-    ready = ["docker", "exec", scratch, "pg_isready", "-q", "-h", "127.0.0.1", "-U", "drill"]
-    for _ in range(60):
-        if run(ready, check=False).returncode == 0:
-            break
-        time.sleep(1)
+    tables = result["tables"]
+    if args.dump:
+        rows = sum(v["restored"] for v in tables.values())
+        say(f"drill passed: dump {args.dump}, {len(tables)} tables, {rows} rows restored, in {result['seconds']} s")
     else:
-        raise Failure("the drill's scratch PostgreSQL did not start in 60 s")
-    pg_restore(scratch, dump)
-    restored = stack.tables(scratch)
+        changed = sum(1 for v in tables.values() if v["verdict"] == "changed since")
+        say(f"drill passed: snapshot {result['short_id']}, {len(tables)} tables, "
+            f"{changed} changed since the snapshot, in {result['seconds']} s")  # fmt: skip
+
+
+def drill_snapshot(config, restic, stack, result):
+    """The latest snapshot: the repository read in part, its dump restored and judged against its manifest
+    (result["tables"], also when they fail)."""
+    snapshot, manifest = restic.snapshot("latest")
+    result.update(snapshot=snapshot["id"], short_id=snapshot["short_id"], snapshot_time=snapshot["time"])
+    subset = config.get("VERIFY_READ_DATA_SUBSET") or "5%"
+    say(f"restic check --read-data-subset={subset} …")
+    restic("check", f"--read-data-subset={subset}")
+    live = stack.db_container()
+    with tempfile.TemporaryDirectory(dir=config["STATE_DIR"]) as tmp, scratch_postgres(stack, image_of(live)) as db:
+        pg_restore(db, fetch_dump(restic, snapshot, tmp))
+        restored = stack.tables(db)
     now_live = stack.tables(live)
     verdicts = {}
     for table, rows in manifest["tables"].items():
@@ -424,11 +444,64 @@ def drill(stack, manifest, live, scratch, dump):
     missing = [t for t, v in verdicts.items() if v["verdict"] == "missing"]
     if missing:
         raise Failure(f"tables missing from the restored dump: {', '.join(missing)}")
+    result["tables"] = verdicts
+    bad = {t: v for t, v in verdicts.items() if v["verdict"] == "wrong"}
+    if bad:
+        counts = ", ".join(f"{t} ({v['restored']} restored, {v['snapshot']} when dumped)" for t, v in bad.items())
+        raise Failure(f"the restored tables do not hold the rows they had when dumped: {counts}")
+
+
+def drill_dump(config, stack, path):
+    """A pg_dump file restored into a throw-away PostgreSQL; with the stack's own database, every table of it
+    must be in the dump."""
+    if not path.is_file():
+        raise Failure(f"no dump at {path}: give the path, on this server, of a pg_dump -Fc file")
+    live = None if config.get("MANAGED_DATABASE") else stack.db_container()
+    image = image_of(live) if live else config.get("DRILL_IMAGE")
+    if not image:
+        raise Failure(f"{path}: no PostgreSQL image to drill it in (DRILL_IMAGE); run the backup role again")
+    say(f"restoring {path} ({human(path.stat().st_size)}) into a throw-away PostgreSQL …")
+    with scratch_postgres(stack, image) as scratch:
+        pg_restore(scratch, path)
+        restored = stack.tables(scratch)
+    if not restored:
+        raise Failure(f"{path} restored no table: is it a dump of the app's database?")
+    verdicts = {table: {"verdict": "restored", "restored": rows} for table, rows in restored.items()}
+    if live:
+        missing = sorted(set(stack.tables(live)) - set(restored))
+        if missing:
+            raise Failure(f"tables of the live database missing from {path}: {', '.join(missing)}")
     return verdicts
 
 
+def image_of(container):
+    return run(["docker", "inspect", "-f", "{{.Config.Image}}", container]).stdout.strip()
+
+
+@contextlib.contextmanager
+def scratch_postgres(stack, image):
+    """A throw-away PostgreSQL, no network, its data on a tmpfs; ready when it is given."""
+    name = f"kit-drill-{stack.project}"
+    run(["docker", "rm", "-f", name], check=False)
+    password = f"POSTGRES_PASSWORD={secrets.token_hex(16)}"
+    run(["docker", "run", "-d", "--rm", "--name", name, "--network", "none", "--tmpfs", "/var/lib/postgresql/data",
+         "-e", "POSTGRES_USER=drill", "-e", "POSTGRES_DB=drill", "-e", password, image])  # fmt: skip
+    try:
+        ready = ["docker", "exec", name, "pg_isready", "-q", "-h", "127.0.0.1", "-U", "drill"]
+        for _ in range(60):
+            if run(ready, check=False).returncode == 0:
+                break
+            time.sleep(1)
+        else:
+            raise Failure("the drill's scratch PostgreSQL did not start in 60 s")
+        yield name
+    finally:
+        run(["docker", "rm", "-f", name], check=False)
+
+
 def cmd_status(config, restic, stack, args):
-    status = {"project": stack.project, "repository": config["RESTIC_REPOSITORY"]}
+    status = {"project": stack.project, "repository": config["RESTIC_REPOSITORY"],
+              "managed_database": config.get("MANAGED_DATABASE") or None}  # fmt: skip
     for name in ("backup", "verify"):
         path = state_file(config, f"last-{name}.json")
         last = json.loads(path.read_text()) if path.exists() else None
@@ -469,7 +542,7 @@ def main():
     backup.add_argument("--tag", action="append", default=[], help="an extra tag, e.g. pre-deploy")
     for name in ("check-snapshot", "restore"):
         sub.add_parser(name).add_argument("--snapshot", default="latest")
-    sub.add_parser("verify")
+    sub.add_parser("verify").add_argument("--dump", help="drill this pg_dump file instead of the latest snapshot")
     sub.add_parser("status")
     args = parser.parse_args()
     config = None
