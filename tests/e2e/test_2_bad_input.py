@@ -19,6 +19,10 @@ STATE = "sudo sh -c 'sha256sum /srv/shop/.env /srv/shop/secrets/*/*; ls -a /srv/
         ("django_stack_tls=https", 'django_stack_tls: "https" is not one of auto, acme, own, off'),
         ("django_stack_tls=own", "django_stack_tls_certificate: own needs the certificate chain in PEM"),
         (
+            "django_stack_flower_path=/flower/",
+            "django_stack_flower_path: Flower at a path of the site needs django_stack_flower_enabled: true and HTTPS",
+        ),
+        (
             f"django_stack_database_url=postgres://shop:{URL_PASSWORD}@db.example.net:5432/shop",
             "django_stack_database_url: it holds a password, and the URL goes into the env file",
         ),

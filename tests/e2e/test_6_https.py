@@ -7,6 +7,7 @@ address with the site's name (SNI and Host) and trust only Pebble's root. The la
 again, leaving the sandbox as `make demo` makes it.
 """
 
+import base64
 import http.client
 import json
 import re
@@ -76,6 +77,8 @@ def https_vars(pebble, tmp_path_factory):
                 "django_stack_acme_email": "ops@kit.test",
                 "django_stack_acme_directory": f"https://{PEBBLE}:14000/dir",
                 "django_stack_acme_ca_certificate": pebble["wfe_ca"],
+                # Flower at a path of the site too (an HTTPS site only).
+                "django_stack_flower_path": "/flower/",
             }
         )
     )
@@ -274,6 +277,18 @@ def send_tasks(name, args, count=1, wait=True):
     if wait:
         code += "; sent[0].get(propagate=False, timeout=30)"
     ssh(f'docker exec {container("web")} python -c "{code}"')
+
+
+def test_flower_answers_at_its_path_only_over_https_and_behind_its_login(https, vds_ip, pebble):
+    """django_stack_flower_path: nginx sends /flower/ to Flower, which asks for its own login; port 80 only
+    redirects."""
+    ctx = context(pebble["roots"]())
+    status, _, _, _ = fetch(vds_ip, ctx, "GET", "/flower/")
+    assert status == 401
+    login = base64.b64encode(f"admin:{secret('flower_password')}".encode()).decode()
+    status, _, body, _ = fetch(vds_ip, ctx, "GET", "/flower/workers", headers={"Authorization": f"Basic {login}"})
+    assert status == 200 and b"worker@" in body, (status, body[:300])
+    assert plain_get(vds_ip, "/flower/")[0] == 301
 
 
 def test_status_shows_the_stack_then_fails_naming_a_stopped_worker(https, vds_ip):

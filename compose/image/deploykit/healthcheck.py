@@ -6,7 +6,7 @@ worker: the worker's alive file (deploykit.celeryapp.AliveFile touches it every
         WORKER_ALIVE_EVERY seconds while it consumes from the broker) is fresh.
 beat:   the broker answers and beat has written its schedule file (it exists
         once beat has started and synced).
-flower: GET http://127.0.0.1:5555/healthcheck answers OK, with Flower's login
+flower: GET http://127.0.0.1:5555/[FLOWER_URL_PREFIX/]healthcheck answers OK, with Flower's login
         (FLOWER_BASIC_AUTH, which deploykit sets from the flower_password file).
 Exits 0 when healthy, 1 with a one-line reason otherwise. It imports only the
 standard library (and redis, for beat): no Django, no Celery, no project code,
@@ -57,7 +57,8 @@ def beat():
 
 
 def flower():
-    request = urllib.request.Request("http://127.0.0.1:5555/healthcheck")
+    prefix = os.environ.get("FLOWER_URL_PREFIX", "").strip("/")
+    request = urllib.request.Request(f"http://127.0.0.1:5555/{prefix + '/' if prefix else ''}healthcheck")
     login = os.environ.get("FLOWER_BASIC_AUTH", "").split(",")[0]
     if login:
         request.add_header("Authorization", "Basic " + base64.b64encode(login.encode()).decode())
