@@ -44,32 +44,29 @@ mkdir -p "$LOGS"
 rm -f "$LOGS"/*.log "$LOGS/results"
 
 # One scenario: molecule test on its platform and port; its result line goes
-# to $LOGS/results. With a log file, its output is printed when it ends.
+# to $LOGS/results and ends its output.
 scenario() {
-  local run=$1 port=$2 log=${3:-} name=${1%@*} image=${KIT_VDS_IMAGE:-kit-local/vds:13} result started
+  local run=$1 port=$2 name=${1%@*} image=${KIT_VDS_IMAGE:-kit-local/vds:13} result started
   [ "$run" = "$name" ] || image=kit-local/vds:${run#*@}
-  say "molecule test --scenario-name $name (platform $image, ssh port $port)${log:+: started}"
+  say "molecule test --scenario-name $name (platform $image, ssh port $port)"
   started=$(date +%s)
-  if [ -n "$log" ]; then
-    KIT_MOLECULE_SSH_PORT=$port KIT_VDS_IMAGE=$image molecule test --scenario-name "$name" >"$log" 2>&1 \
-      && result=passed || result=FAILED
-  else
-    KIT_MOLECULE_SSH_PORT=$port KIT_VDS_IMAGE=$image molecule test --scenario-name "$name" \
-      && result=passed || result=FAILED
-  fi
+  KIT_MOLECULE_SSH_PORT=$port KIT_VDS_IMAGE=$image molecule test --scenario-name "$name" \
+    && result=passed || result=FAILED
   result=$(printf '%-10s %-7s %4d s' "$run" "$result" "$(($(date +%s) - started))")
-  if [ -n "$log" ]; then
-    # One lane's whole log at a time.
-    flock "$LOGS/results.lock" sh -c 'printf "==> molecule %s: its output\n" "$1"; cat "$2"; printf "==> %s\n" "$3"' \
-      _ "$run" "$log" "$result"
-  fi
   echo "$result" >>"$LOGS/results"
+  say "$result"
 }
 
+# A lane: its scenarios one after another, each one's output to its log,
+# printed whole when it ends (one log at a time).
 lane() {
   local port=$1 run
   shift
-  for run in "$@"; do scenario "$run" "$port" "$LOGS/$run.log"; done
+  for run in "$@"; do
+    say "molecule $run: started (ssh port $port)"
+    scenario "$run" "$port" >"$LOGS/$run.log" 2>&1
+    flock "$LOGS/results.lock" cat "$LOGS/$run.log"
+  done
 }
 
 if [ ${#scenarios[@]} -gt 0 ]; then
